@@ -1,0 +1,67 @@
+"""scorekit: score-based and diffusion generative models on a small core and plugins.
+
+Public names are loaded lazily (PEP 562) so that importing the package, and running
+``scorekit --help``, does not import torch.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+__version__ = "0.1.0"
+
+_EXPORTS: dict[str, str] = {
+    "COMPONENT_KINDS": "scorekit._registry",
+    "CheckpointError": "scorekit.errors",
+    "ConfigError": "scorekit.errors",
+    "DataError": "scorekit.errors",
+    "Loss": "scorekit.interfaces",
+    "NoiseSchedule": "scorekit.interfaces",
+    "PluginError": "scorekit.errors",
+    "Registry": "scorekit._registry",
+    "RunConfig": "scorekit.config",
+    "Sampler": "scorekit.interfaces",
+    "ScoreModel": "scorekit.interfaces",
+    "ScorekitError": "scorekit.errors",
+    "Solver": "scorekit.interfaces",
+    "TraceEstimator": "scorekit.interfaces",
+    "UserError": "scorekit.errors",
+    "append_dims": "scorekit.tensors",
+    "batch_sum": "scorekit.tensors",
+    "get_plugin_manager": "scorekit._registry",
+    "hookimpl": "scorekit._hookspecs",
+    "hookspec": "scorekit._hookspecs",
+    "load_config": "scorekit.config",
+    "load_registry": "scorekit._registry",
+}
+
+__all__ = sorted([*_EXPORTS, "__version__"])
+
+if TYPE_CHECKING:
+    from scorekit._hookspecs import hookimpl, hookspec
+    from scorekit._registry import COMPONENT_KINDS, Registry, get_plugin_manager, load_registry
+    from scorekit.config import RunConfig, load_config
+    from scorekit.errors import (
+        CheckpointError,
+        ConfigError,
+        DataError,
+        PluginError,
+        ScorekitError,
+        UserError,
+    )
+    from scorekit.interfaces import Loss, NoiseSchedule, Sampler, ScoreModel, Solver, TraceEstimator
+    from scorekit.tensors import append_dims, batch_sum
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'scorekit' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return __all__

@@ -1,0 +1,3 @@
+from scorekit.cli import main
+
+main()

@@ -1,0 +1,317 @@
+"""The component registry: pluggy plugins discovered through entry points, by kind and name.
+
+Discovery reads the entry-point group ``scorekit``. Each plugin is loaded on its own so that one
+broken plugin is reported by name while every other keeps working. Two switches, in the pytest
+style, control discovery:
+
+``SCOREKIT_DISABLE_PLUGIN_AUTOLOAD=1``
+    load no third-party plugin; only the core's own built-ins.
+``SCOREKIT_BLOCK_PLUGINS=dsm,foo``
+    skip the named plugins (entry-point names).
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.metadata
+import os
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import attrs
+import pluggy
+
+from scorekit import _hookspecs
+from scorekit.errors import ConfigError, PluginError
+
+__all__ = [
+    "COMPONENT_KINDS",
+    "ComponentEntry",
+    "PluginFailure",
+    "PluginInfo",
+    "Preset",
+    "Registry",
+    "get_plugin_manager",
+    "load_registry",
+]
+
+COMPONENT_KINDS: tuple[str, ...] = (
+    "dataset",
+    "model",
+    "schedule",
+    "loss",
+    "sampler",
+    "solver",
+    "trace_estimator",
+)
+
+ENTRY_POINT_GROUP = "scorekit"
+DISABLE_AUTOLOAD_ENV = "SCOREKIT_DISABLE_PLUGIN_AUTOLOAD"
+BLOCK_PLUGINS_ENV = "SCOREKIT_BLOCK_PLUGINS"
+CORE_PLUGIN = "core"
+
+
+class RegisterComponent(Protocol):
+    def __call__(
+        self,
+        kind: str,
+        name: str,
+        *,
+        factory: Callable[[Any], Any] | str,
+        config: type,
+        summary: str = "",
+    ) -> None: ...
+
+
+class RegisterPreset(Protocol):
+    def __call__(self, name: str, toml_text: str, *, summary: str = "") -> None: ...
+
+
+class EntryPointLike(Protocol):
+    """What discovery needs of an entry point; tests pass fakes with the same attributes."""
+
+    name: str
+    value: str
+
+    @property
+    def dist(self) -> Any: ...
+
+    def load(self) -> Any: ...
+
+
+@dataclass(frozen=True)
+class PluginInfo:
+    """A loaded plugin: its entry-point name and the distribution that provides it."""
+
+    name: str
+    distribution: str
+    version: str
+
+
+@dataclass(frozen=True)
+class PluginFailure:
+    """A plugin that could not be used, and why."""
+
+    plugin: str
+    distribution: str
+    error: str
+
+    def __str__(self) -> str:
+        return f"plugin {self.plugin!r} ({self.distribution}): {self.error}"
+
+
+@dataclass(frozen=True)
+class ComponentEntry:
+    """One registered component: the factory is resolved only when the component is built."""
+
+    kind: str
+    name: str
+    factory: Callable[[Any], Any] | str
+    config: type
+    plugin: PluginInfo
+    summary: str = ""
+
+    def build(self, config: Any) -> Any:
+        factory = self.factory
+        if isinstance(factory, str):
+            module_name, _, attribute = factory.partition(":")
+            try:
+                factory = getattr(importlib.import_module(module_name), attribute)
+            except (ImportError, AttributeError) as exc:
+                raise PluginError(
+                    f"{self.kind} {self.name!r} of plugin {self.plugin.name!r} "
+                    f"({self.plugin.distribution}) cannot be loaded: {exc}"
+                ) from exc
+        return factory(config)
+
+
+@dataclass(frozen=True)
+class Preset:
+    name: str
+    toml_text: str
+    plugin: PluginInfo
+    summary: str = ""
+
+
+@dataclass
+class Registry:
+    """Everything the installed plugins provide, and everything that went wrong loading them."""
+
+    plugins: list[PluginInfo] = field(default_factory=list)
+    components: dict[tuple[str, str], ComponentEntry] = field(default_factory=dict)
+    presets: dict[str, Preset] = field(default_factory=dict)
+    failures: list[PluginFailure] = field(default_factory=list)
+    # (kind, name) registered by more than one plugin: unusable until one is removed or blocked.
+    conflicts: dict[tuple[str, str], list[PluginInfo]] = field(default_factory=dict)
+    plugin_manager: pluggy.PluginManager | None = None
+
+    def names(self, kind: str) -> list[str]:
+        return sorted({n for (k, n) in self.components if k == kind} | {n for (k, n) in self.conflicts if k == kind})
+
+    def components_of(self, plugin: str) -> dict[str, list[str]]:
+        by_kind: dict[str, list[str]] = {}
+        for entry in self.components.values():
+            if entry.plugin.name == plugin:
+                by_kind.setdefault(entry.kind, []).append(entry.name)
+        return {kind: sorted(names) for kind, names in sorted(by_kind.items())}
+
+    def get(self, kind: str, name: str) -> ComponentEntry:
+        """The component ``name`` of ``kind``; a clear ConfigError if it is unknown or ambiguous."""
+        if kind not in COMPONENT_KINDS:
+            raise ConfigError(f"unknown component kind {kind!r}; expected one of {', '.join(COMPONENT_KINDS)}")
+        if (kind, name) in self.conflicts:
+            owners = " and ".join(f"{p.distribution} (plugin {p.name!r})" for p in self.conflicts[kind, name])
+            raise PluginError(f"{kind} {name!r} is registered by both {owners}; uninstall or block one of them")
+        try:
+            return self.components[kind, name]
+        except KeyError:
+            available = ", ".join(self.names(kind)) or "none installed"
+            hint = self._failure_hint()
+            raise ConfigError(f"unknown {kind} {name!r} (available: {available}){hint}") from None
+
+    def preset(self, name: str) -> Preset:
+        try:
+            return self.presets[name]
+        except KeyError:
+            available = ", ".join(sorted(self.presets)) or "none installed"
+            raise ConfigError(
+                f"unknown preset {name!r} (available: {available}); pass a preset name or a .toml file"
+            ) from None
+
+    def _failure_hint(self) -> str:
+        if not self.failures:
+            return ""
+        return "; plugins that failed to load: " + ", ".join(f.plugin for f in self.failures)
+
+
+def get_plugin_manager() -> pluggy.PluginManager:
+    """A fresh plugin manager with scorekit's hook specifications and nothing registered."""
+    pm = pluggy.PluginManager(_hookspecs.PROJECT_NAME)
+    pm.add_hookspecs(_hookspecs)
+    return pm
+
+
+def _distribution_of(ep: EntryPointLike) -> tuple[str, str]:
+    dist = getattr(ep, "dist", None)
+    if dist is None:
+        return "unknown distribution", ""
+    name = getattr(dist, "name", None) or dist.metadata["Name"]
+    return str(name), str(getattr(dist, "version", ""))
+
+
+def _blocked_plugins() -> set[str]:
+    return {name.strip() for name in os.environ.get(BLOCK_PLUGINS_ENV, "").split(",") if name.strip()}
+
+
+def _discover(entry_points: Iterable[EntryPointLike] | None) -> Iterator[EntryPointLike]:
+    if entry_points is not None:
+        yield from entry_points
+        return
+    yield from importlib.metadata.entry_points(group=ENTRY_POINT_GROUP)
+
+
+def load_registry(entry_points: Iterable[EntryPointLike] | None = None) -> Registry:
+    """Discover plugins and collect what they register.
+
+    ``entry_points`` replaces discovery through installed distributions (tests drive the registry
+    with a fake distribution set this way). The core's built-ins are an ordinary plugin named
+    ``core``; they load even when autoload is disabled.
+    """
+    registry = Registry(plugin_manager=get_plugin_manager())
+    pm = registry.plugin_manager
+    assert pm is not None
+    autoload = os.environ.get(DISABLE_AUTOLOAD_ENV, "").strip().lower() in ("", "0", "false", "no")
+    blocked = _blocked_plugins()
+    seen: dict[str, str] = {}
+    loaded: list[tuple[PluginInfo, Any]] = []
+
+    for ep in _discover(entry_points):
+        distribution, version = _distribution_of(ep)
+        if ep.name in blocked or (not autoload and ep.name != CORE_PLUGIN):
+            continue
+        if ep.name in seen:
+            registry.failures.append(
+                PluginFailure(
+                    ep.name,
+                    distribution,
+                    f"entry-point name {ep.name!r} is already used by {seen[ep.name]}; not loaded",
+                )
+            )
+            continue
+        seen[ep.name] = distribution
+        try:
+            module = ep.load()
+        except Exception as exc:  # a broken plugin must not take the others down
+            registry.failures.append(PluginFailure(ep.name, distribution, f"import failed: {type(exc).__name__}: {exc}"))
+            continue
+        info = PluginInfo(ep.name, distribution, version)
+        try:
+            pm.register(module, name=ep.name)
+        except Exception as exc:
+            registry.failures.append(PluginFailure(ep.name, distribution, f"invalid hooks: {exc}"))
+            continue
+        loaded.append((info, module))
+
+    for info, module in loaded:
+        if _collect(registry, pm, info, module):
+            registry.plugins.append(info)
+    return registry
+
+
+def _collect(registry: Registry, pm: pluggy.PluginManager, info: PluginInfo, module: Any) -> bool:
+    """Call one plugin's registration hooks; on failure report it and keep nothing of it."""
+    components: list[ComponentEntry] = []
+    presets: list[Preset] = []
+
+    def register_component(
+        kind: str, name: str, *, factory: Callable[[Any], Any] | str, config: type, summary: str = ""
+    ) -> None:
+        if kind not in COMPONENT_KINDS:
+            raise PluginError(f"registers unknown component kind {kind!r} (known: {', '.join(COMPONENT_KINDS)})")
+        if not attrs.has(config):
+            raise PluginError(f"{kind} {name!r}: config must be an attrs class, got {config!r}")
+        components.append(ComponentEntry(kind, name, factory, config, info, summary))
+
+    def register_preset(name: str, toml_text: str, *, summary: str = "") -> None:
+        presets.append(Preset(name, toml_text, info, summary))
+
+    arguments = {
+        "scorekit_register_components": {"register": register_component},
+        "scorekit_register_presets": {"register": register_preset},
+    }
+    for hook_name, kwargs in arguments.items():
+        for impl in getattr(pm.hook, hook_name).get_hookimpls():
+            if impl.plugin is not module:
+                continue
+            try:
+                impl.function(**{arg: kwargs[arg] for arg in impl.argnames})
+            except Exception as exc:
+                registry.failures.append(
+                    PluginFailure(info.name, info.distribution, f"hook {hook_name} raised {type(exc).__name__}: {exc}")
+                )
+                pm.unregister(module)
+                return False
+
+    for entry in components:
+        key = (entry.kind, entry.name)
+        if key in registry.conflicts:
+            registry.conflicts[key].append(info)
+        elif key in registry.components:
+            first = registry.components.pop(key)
+            registry.conflicts[key] = [first.plugin, info]
+        else:
+            registry.components[key] = entry
+    for preset in presets:
+        if preset.name in registry.presets:
+            first_plugin = registry.presets[preset.name].plugin
+            registry.failures.append(
+                PluginFailure(
+                    info.name,
+                    info.distribution,
+                    f"preset {preset.name!r} is already provided by {first_plugin.distribution}; kept that one",
+                )
+            )
+            continue
+        registry.presets[preset.name] = preset
+    return True

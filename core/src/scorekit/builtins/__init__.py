@@ -1,0 +1,68 @@
+"""The core's own plugin: built-in data sets, the noise-conditional MLP, and the default preset.
+
+The core registers through the same hooks as every other plugin, so nothing here is special.
+"""
+
+from __future__ import annotations
+
+from importlib import resources
+from typing import Any
+
+from scorekit._hookspecs import hookimpl
+from scorekit.builtins import configs
+
+_TOY = {
+    "swiss_roll": "a 2-D swiss roll",
+    "two_moons": "two interleaved half circles",
+    "checkerboard": "uniform on the dark squares of a 4×4 board",
+    "rings": "concentric rings",
+    "spirals": "two interleaved spirals",
+}
+
+
+@hookimpl
+def scorekit_register_components(register: Any) -> None:
+    sources = "scorekit.data.sources"
+    register(
+        "dataset",
+        "eight_gaussians",
+        factory=f"{sources}:radial_mixture",
+        config=configs.RadialMixtureConfig,
+        summary="8 modes on a circle of radius 4, std 0.3 (exact density)",
+    )
+    register(
+        "dataset",
+        "gaussian_mixture",
+        factory=f"{sources}:gaussian_mixture",
+        config=configs.GaussianMixtureConfig,
+        summary="isotropic Gaussian mixture in d dimensions (exact density)",
+    )
+    register(
+        "dataset",
+        "standard_normal",
+        factory=f"{sources}:standard_normal",
+        config=configs.StandardNormalConfig,
+        summary="N(0, I_d) (exact density)",
+    )
+    for name, summary in _TOY.items():
+        register("dataset", name, factory=f"{sources}:{name}", config=configs.ToyDataConfig, summary=summary)
+    register(
+        "dataset",
+        "file",
+        factory=f"{sources}:array_file",
+        config=configs.FileDataConfig,
+        summary="your own (N, d) array in a .npy or .npz file",
+    )
+    register(
+        "model",
+        "ncsn_mlp",
+        factory="scorekit.nets.mlp:NCSNMLP",
+        config=configs.NCSNMLPConfig,
+        summary="noise-conditional MLP, continuous in σ, output scaled by 1/σ",
+    )
+
+
+@hookimpl
+def scorekit_register_presets(register: Any) -> None:
+    text = resources.files("scorekit.presets").joinpath("ncsn.toml").read_text(encoding="utf-8")
+    register("ncsn", text, summary="NCSN on eight_gaussians: multi-level DSM + annealed Langevin (the default)")

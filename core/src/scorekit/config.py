@@ -1,0 +1,242 @@
+"""Run configuration: TOML → attrs through cattrs, with errors that carry a path.
+
+A run configuration has component sections chosen by ``kind`` — ``[data]``, ``[model]``,
+``[schedule]``, ``[loss]``, ``[sampler]`` — whose other keys are the registered component's own attrs
+config class, and plain sections ``[train]``, ``[sample]`` and ``[eval]``. The kind is looked up in
+the registry while structuring (classes defined by plugins after import are found, unlike cattrs'
+``include_subclasses``). Unknown keys and wrong types are errors with a path::
+
+    extra fields found (hiden) @ $.model
+    sigma_min: must be a finite number > 0, got -1.0 @ $.schedule.sigma_min
+"""
+
+from __future__ import annotations
+
+import copy
+import tomllib
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import attrs
+import cattrs
+import tomli_w
+
+from scorekit.errors import ConfigError
+from scorekit.validators import FieldError, at_least, in_range, one_of, positive
+
+if TYPE_CHECKING:
+    from scorekit._registry import Registry
+
+__all__ = [
+    "Component",
+    "EvalConfig",
+    "RunConfig",
+    "SampleConfig",
+    "TrainConfig",
+    "apply_overrides",
+    "dump_config",
+    "load_config",
+    "parse_toml",
+    "structure_component",
+]
+
+COMPONENT_SECTIONS: dict[str, tuple[str, bool]] = {
+    # section: (registry kind, required)
+    "data": ("dataset", True),
+    "model": ("model", True),
+    "schedule": ("schedule", False),
+    "loss": ("loss", True),
+    "sampler": ("sampler", False),
+}
+
+
+@attrs.frozen
+class TrainConfig:
+    """How the engine trains: optimizer, schedule of the learning rate, EMA, checkpoints, device."""
+
+    steps: int = attrs.field(default=5000, validator=at_least(1))
+    batch_size: int = attrs.field(default=256, validator=at_least(1))
+    lr: float = attrs.field(default=1e-3, validator=positive())
+    #: "constant" or "cosine" (decay to ``lr_min_factor``·lr over the run).
+    lr_schedule: str = attrs.field(default="constant", validator=one_of("constant", "cosine"))
+    lr_min_factor: float = attrs.field(default=0.0, validator=in_range(0.0, 1.0))
+    weight_decay: float = attrs.field(default=0.0, validator=at_least(0.0))
+    #: Exponential moving average of the weights used for sampling and evaluation; 0 disables it.
+    ema_decay: float = attrs.field(default=0.999, validator=in_range(0.0, 0.999999))
+    #: Clip the global gradient norm to this value; 0 disables clipping.
+    grad_clip: float = attrs.field(default=0.0, validator=at_least(0.0))
+    seed: int = 0
+    #: "auto" (cuda, then mps, then cpu), or a torch device string such as "cpu" or "cuda:1".
+    device: str = "auto"
+    log_every: int = attrs.field(default=100, validator=at_least(1))
+    checkpoint_every: int = attrs.field(default=1000, validator=at_least(1))
+    keep_checkpoints: int = attrs.field(default=3, validator=at_least(1))
+    progress: bool = True
+
+
+@attrs.frozen
+class SampleConfig:
+    """How the engine samples: the picture written after training, and chunking for large N."""
+
+    num: int = attrs.field(default=2000, validator=at_least(1))
+    chunk_size: int = attrs.field(default=10000, validator=at_least(1))
+    seed: int = 0
+    use_ema: bool = True
+
+
+@attrs.frozen
+class EvalConfig:
+    """What ``scorekit eval`` measures."""
+
+    num_samples: int = attrs.field(default=10000, validator=at_least(2))
+    num_points: int = attrs.field(default=10000, validator=at_least(2))
+    seed: int = 1
+
+
+@attrs.frozen
+class Component:
+    """A component section: the registered ``kind`` and an instance of its config class."""
+
+    kind: str
+    config: Any
+
+
+@attrs.frozen
+class RunConfig:
+    data: Component
+    model: Component
+    loss: Component
+    schedule: Component | None = None
+    sampler: Component | None = None
+    train: TrainConfig = TrainConfig()
+    sample: SampleConfig = SampleConfig()
+    eval: EvalConfig = EvalConfig()
+
+
+PLAIN_SECTIONS: dict[str, type] = {"train": TrainConfig, "sample": SampleConfig, "eval": EvalConfig}
+
+_converter = cattrs.Converter(forbid_extra_keys=True)
+
+
+def _structure(data: Any, cls: type, path: str) -> Any:
+    if not isinstance(data, dict):
+        raise ConfigError(f"expected a table, got {type(data).__name__} @ {path}")
+    try:
+        return _converter.structure(data, cls)
+    except FieldError as exc:
+        raise ConfigError(f"{exc.message} @ {path}.{exc.field}") from None
+    except cattrs.BaseValidationError as exc:
+        messages = cattrs.transform_error(exc, path=path)
+        field_errors = [e for e in _leaves(exc) if isinstance(e, FieldError)]
+        if field_errors:
+            messages = [f"{e.message} @ {path}.{e.field}" for e in field_errors]
+        raise ConfigError("; ".join(messages)) from None
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"{exc} @ {path}") from None
+
+
+def _leaves(exc: BaseException) -> list[BaseException]:
+    if isinstance(exc, BaseExceptionGroup):
+        return [leaf for sub in exc.exceptions for leaf in _leaves(sub)]
+    return [exc]
+
+
+def structure_component(data: Any, section: str, registry: Registry) -> Component:
+    """Structure one component section: look its kind up, then build the kind's config class."""
+    kind_name, _ = COMPONENT_SECTIONS[section]
+    path = f"$.{section}"
+    if not isinstance(data, dict):
+        raise ConfigError(f"expected a table with a 'kind' key, got {type(data).__name__} @ {path}")
+    fields = dict(data)
+    kind = fields.pop("kind", None)
+    if kind is None:
+        available = ", ".join(registry.names(kind_name)) or "none installed"
+        raise ConfigError(f"missing 'kind' (available: {available}) @ {path}")
+    if not isinstance(kind, str):
+        raise ConfigError(f"'kind' must be a string, got {kind!r} @ {path}.kind")
+    try:
+        entry = registry.get(kind_name, kind)
+    except ConfigError as exc:
+        raise ConfigError(f"{exc} @ {path}.kind") from None
+    return Component(kind, _structure(fields, entry.config, path))
+
+
+def load_config(raw: dict[str, Any], registry: Registry) -> RunConfig:
+    """Build a RunConfig from a parsed TOML document, validating every section."""
+    unknown = sorted(set(raw) - set(COMPONENT_SECTIONS) - set(PLAIN_SECTIONS))
+    if unknown:
+        raise ConfigError(f"extra fields found ({', '.join(unknown)}) @ $")
+    values: dict[str, Any] = {}
+    for section, (_, required) in COMPONENT_SECTIONS.items():
+        if section in raw:
+            values[section] = structure_component(raw[section], section, registry)
+        elif required:
+            raise ConfigError(f"missing section [{section}] @ $.{section}")
+    for section, cls in PLAIN_SECTIONS.items():
+        values[section] = _structure(raw.get(section, {}), cls, f"$.{section}")
+    return RunConfig(**values)
+
+
+def dump_config(config: RunConfig) -> dict[str, Any]:
+    """The inverse of :func:`load_config`: a TOML-ready dict (None values left out)."""
+    out: dict[str, Any] = {}
+    for section in (*COMPONENT_SECTIONS, *PLAIN_SECTIONS):
+        value = getattr(config, section)
+        if value is None:
+            continue
+        if isinstance(value, Component):
+            out[section] = {"kind": value.kind, **_drop_none(_converter.unstructure(value.config))}
+        else:
+            out[section] = _drop_none(_converter.unstructure(value))
+    return out
+
+
+def _drop_none(table: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in table.items() if v is not None}
+
+
+def parse_toml(text: str, source: str) -> dict[str, Any]:
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{source}: invalid TOML: {exc}") from None
+
+
+def read_toml_file(path: Path) -> dict[str, Any]:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: no such file") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path}: cannot read: {exc}") from None
+    return parse_toml(text, str(path))
+
+
+def write_toml_file(config: RunConfig, path: Path) -> None:
+    path.write_text(tomli_w.dumps(dump_config(config)), encoding="utf-8")
+
+
+def _parse_value(text: str) -> Any:
+    """A TOML value (``0.1``, ``[1, 2]``, ``true``, ``"a"``); anything else is a bare string."""
+    try:
+        return tomllib.loads(f"value = {text}")["value"]
+    except tomllib.TOMLDecodeError:
+        return text
+
+
+def apply_overrides(raw: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
+    """Apply ``--set path=value`` overrides (``train.steps=100``) to a parsed document."""
+    result = copy.deepcopy(raw)
+    for item in overrides:
+        path, sep, text = item.partition("=")
+        keys = path.strip().split(".")
+        if not sep or not all(k.strip() for k in keys):
+            raise ConfigError(f"--set expects path=value (e.g. train.steps=100), got {item!r}")
+        table = result
+        for depth, key in enumerate(keys[:-1]):
+            child = table.setdefault(key, {})
+            if not isinstance(child, dict):
+                raise ConfigError(f"--set {item!r}: $.{'.'.join(keys[: depth + 1])} is not a table")
+            table = child
+        table[keys[-1]] = _parse_value(text.strip())
+    return result

@@ -1,0 +1,125 @@
+"""Loading user data sets from .npy / .npz files, and train / held-out splits.
+
+Files are read with numpy's `allow_pickle=False` without exception: a .npy file
+may hold pickled objects, and unpickling runs arbitrary code, so object arrays
+are refused with a DataError instead of being loaded, and a file that is not in
+.npy or .npz format (which numpy would try to unpickle) is never handed to numpy.
+"""
+
+from __future__ import annotations
+
+import os
+import zipfile
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from scorekit.errors import DataError
+
+__all__ = ["load_array", "split"]
+
+
+# Leading bytes of a .npy file and of a zip archive (.npz); numpy takes anything else for a pickle.
+_NPY_MAGIC = b"\x93NUMPY"
+_ZIP_MAGIC = b"PK"
+
+
+def _read(path: str | os.PathLike[str], key: str | None) -> np.ndarray:
+    """The raw array stored in `path` (under `key` for an .npz archive), or a DataError."""
+    try:
+        # The file is opened here rather than by np.load, which leaks its handle when an
+        # .npz archive turns out to be corrupt.
+        with open(path, "rb") as file:
+            magic = file.read(len(_NPY_MAGIC))
+            if not magic:
+                raise DataError(f"{path}: cannot read file: it is empty")
+            if not (magic == _NPY_MAGIC or magic.startswith(_ZIP_MAGIC)):
+                raise DataError(f"{path}: cannot read file: it is neither in .npy nor in .npz format")
+            file.seek(0)
+            loaded = np.load(file, allow_pickle=False)
+            if not isinstance(loaded, np.lib.npyio.NpzFile):
+                if key is not None:
+                    raise DataError(
+                        f"{path}: key {key!r} given, but the file holds a single array, not an .npz archive"
+                    )
+                return loaded
+            with loaded:
+                names = list(loaded.files)
+                available = ", ".join(repr(name) for name in names) or "none"
+                if key is None:
+                    if len(names) != 1:
+                        raise DataError(
+                            f"{path}: the archive holds {len(names)} arrays; "
+                            f"choose one with a key (available: {available})"
+                        )
+                    key = names[0]
+                elif key not in names:
+                    raise DataError(f"{path}: the archive has no array {key!r} (available: {available})")
+                array = loaded[key]
+                # A zip member that is not itself a .npy file comes back as raw bytes.
+                if not isinstance(array, np.ndarray):
+                    raise DataError(f"{path}: archive member {key!r} is not a .npy array")
+                return array
+    except ValueError as error:
+        # numpy refuses object arrays under allow_pickle=False with a ValueError naming that
+        # flag; say plainly why the file is refused rather than echo the flag.
+        if "allow_pickle" in str(error):
+            raise DataError(
+                f"{path}: holds an object array (pickled Python objects), which is never loaded because "
+                "unpickling can run arbitrary code; save a numeric array instead"
+            ) from None
+        raise DataError(f"{path}: cannot read file: {error}") from None
+    except (OSError, EOFError, zipfile.BadZipFile) as error:
+        raise DataError(f"{path}: cannot read file: {error}") from None
+
+
+def load_array(path: str | os.PathLike[str], key: str | None = None) -> np.ndarray:
+    """Load a data set of N points in d dimensions from a .npy or .npz file, as float32 (N, d).
+
+    For an .npz archive `key` names the array; it may be left out when the archive
+    holds exactly one. The array must be numeric (integer or float), 2-D with N ≥ 2
+    and d ≥ 1, and finite. Every failure is a DataError whose message starts with
+    the path.
+    """
+    if not os.path.exists(path):
+        raise DataError(f"{path}: no such file")
+    if os.path.isdir(path):
+        raise DataError(f"{path}: is a directory, expected a .npy or .npz file")
+    array = _read(path, key)
+    if array.dtype == np.bool_ or not (
+        np.issubdtype(array.dtype, np.integer) or np.issubdtype(array.dtype, np.floating)
+    ):
+        raise DataError(f"{path}: expected a numeric (integer or float) array, got dtype {array.dtype}")
+    if array.ndim != 2:
+        raise DataError(f"{path}: expected a float array of shape (N, d), got shape {array.shape}")
+    num_points, dim = array.shape
+    if num_points < 2 or dim < 1:
+        raise DataError(f"{path}: expected at least 2 points of at least 1 dimension, got shape {array.shape}")
+    finite = np.isfinite(array)
+    if not finite.all():
+        bad_rows = int((~finite).any(axis=1).sum())
+        raise DataError(
+            f"{path}: contains {int((~finite).sum())} non-finite values (NaN or Inf) in {bad_rows} of {num_points} rows"
+        )
+    float32_max = np.finfo(np.float32).max
+    if np.abs(array).max() > float32_max:
+        raise DataError(f"{path}: has values beyond the float32 range (±{float32_max:.3g})")
+    return np.ascontiguousarray(array, dtype=np.float32)
+
+
+def split(x: Tensor, heldout_fraction: float, generator: torch.Generator | None = None) -> tuple[Tensor, Tensor]:
+    """Split the rows of x at random into (train, held_out), both non-empty.
+
+    The held-out part has round(heldout_fraction · N) rows, clipped to [1, N − 1];
+    which rows is decided by one random permutation drawn from `generator`.
+    """
+    num_points = x.shape[0]
+    if num_points < 2:
+        raise ValueError(f"need at least 2 points to split, got {num_points}")
+    if not 0 < heldout_fraction < 1:
+        raise ValueError(f"heldout_fraction must lie strictly between 0 and 1, got {heldout_fraction}")
+    num_heldout = min(max(round(heldout_fraction * num_points), 1), num_points - 1)
+    device = generator.device if generator is not None else torch.device("cpu")
+    order = torch.randperm(num_points, generator=generator, device=device).to(x.device)
+    return x[order[num_heldout:]], x[order[:num_heldout]]

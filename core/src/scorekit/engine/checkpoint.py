@@ -1,0 +1,123 @@
+"""Checkpoints: one safetensors file per step, written atomically, loaded without executing code.
+
+Weights, optimizer moments and RNG states are tensors in a safetensors file; everything else is
+JSON in its header metadata. Nothing is ever unpickled, so a hostile file can at worst be rejected.
+A checkpoint is written to a temporary file, flushed to disk and renamed over its final name, so a
+crash mid-write leaves every earlier checkpoint intact.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from pathlib import Path
+from typing import Any
+
+import attrs
+import torch
+from safetensors.torch import load as safetensors_load
+from safetensors.torch import save as safetensors_save
+
+from scorekit.errors import CheckpointError
+
+__all__ = ["Checkpoint", "latest_checkpoint", "list_checkpoints", "read_checkpoint", "write_checkpoint"]
+
+FORMAT = "scorekit-checkpoint"
+FORMAT_VERSION = 1
+_NAME = re.compile(r"^step-(\d{8,})\.safetensors$")
+
+
+@attrs.frozen
+class Checkpoint:
+    step: int
+    tensors: dict[str, torch.Tensor]
+    meta: dict[str, Any]
+
+    def group(self, prefix: str) -> dict[str, torch.Tensor]:
+        """Tensors stored under ``prefix/``, keyed by the rest of their name."""
+        head = prefix + "/"
+        return {k[len(head) :]: v for k, v in self.tensors.items() if k.startswith(head)}
+
+
+def _fsync_directory(directory: Path) -> None:
+    try:
+        fd = os.open(directory, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def write_checkpoint(
+    directory: Path, step: int, tensors: dict[str, torch.Tensor], meta: dict[str, Any], *, keep: int
+) -> Path:
+    """Write ``step-<step>.safetensors`` atomically and keep only the newest ``keep`` checkpoints."""
+    directory.mkdir(parents=True, exist_ok=True)
+    final = directory / f"step-{step:08d}.safetensors"
+    header = {"format": FORMAT, "version": str(FORMAT_VERSION), "step": str(step), "meta": json.dumps(meta)}
+    payload = safetensors_save({k: v.detach().cpu().contiguous().clone() for k, v in tensors.items()}, header)
+    temporary = directory / f".{final.name}.tmp-{os.getpid()}"
+    with temporary.open("wb") as f:
+        f.write(payload)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(temporary, final)
+    _fsync_directory(directory)
+    for old in list_checkpoints(directory)[:-keep]:
+        old.unlink(missing_ok=True)
+    return final
+
+
+def list_checkpoints(directory: Path) -> list[Path]:
+    """Checkpoints in ``directory``, oldest first (temporary files of interrupted writes ignored)."""
+    if not directory.is_dir():
+        return []
+    found = [(int(m.group(1)), p) for p in directory.iterdir() if (m := _NAME.match(p.name))]
+    return [p for _, p in sorted(found)]
+
+
+def latest_checkpoint(directory: Path) -> Path | None:
+    found = list_checkpoints(directory)
+    return found[-1] if found else None
+
+
+def read_checkpoint(path: Path) -> Checkpoint:
+    """Load and validate a checkpoint; any malformed file gives a CheckpointError naming it."""
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise CheckpointError(f"{path}: cannot read checkpoint: {exc.strerror or exc}") from None
+    if not data:
+        raise CheckpointError(f"{path}: checkpoint is empty")
+    try:
+        header = _header(data)
+        tensors = safetensors_load(data)
+    except Exception as exc:  # safetensors raises several types for truncated or foreign files
+        raise CheckpointError(f"{path}: not a valid safetensors checkpoint ({exc})") from None
+    if header.get("format") != FORMAT:
+        raise CheckpointError(f"{path}: not a scorekit checkpoint (no '{FORMAT}' header)")
+    if header.get("version") != str(FORMAT_VERSION):
+        raise CheckpointError(f"{path}: checkpoint format version {header.get('version')!r} is not supported")
+    try:
+        step = int(header["step"])
+        meta = json.loads(header["meta"])
+    except (KeyError, ValueError) as exc:
+        raise CheckpointError(f"{path}: malformed checkpoint header ({exc})") from None
+    return Checkpoint(step, tensors, meta)
+
+
+def _header(data: bytes) -> dict[str, str]:
+    """The safetensors header's ``__metadata__`` (an 8-byte length, then JSON)."""
+    if len(data) < 8:
+        raise ValueError("file too short")
+    length = int.from_bytes(data[:8], "little")
+    if length <= 0 or 8 + length > len(data):
+        raise ValueError("header length out of range")
+    header = json.loads(data[8 : 8 + length])
+    metadata = header.get("__metadata__") if isinstance(header, dict) else None
+    return metadata if isinstance(metadata, dict) else {}

@@ -1,0 +1,185 @@
+"""A run: a resolved config, its components, and its directory (config, checkpoints, metrics, pictures).
+
+Every runner command goes through :class:`Run`, so device placement, seeding, standardization and
+checkpoint loading are handled once for every plugin.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from scorekit._registry import Registry
+from scorekit.config import RunConfig, dump_config, write_toml_file
+from scorekit.data.sources import DataBundle, DataSource, prepare
+from scorekit.data.standardize import Standardizer
+from scorekit.engine.checkpoint import Checkpoint, latest_checkpoint, read_checkpoint
+from scorekit.engine.device import resolve_device
+from scorekit.engine.ema import EMA
+from scorekit.engine.metrics import MetricsWriter
+from scorekit.engine.sampling import sample_in_chunks
+from scorekit.engine.trainer import Trainer
+from scorekit.errors import CheckpointError, ConfigError, UserError
+from scorekit.interfaces import Loss, NoiseSchedule, Sampler, ScoreModel
+
+__all__ = ["CONFIG_FILE", "Run"]
+
+CONFIG_FILE = "config.toml"
+CHECKPOINTS = "checkpoints"
+METRICS_FILE = "metrics.jsonl"
+SAMPLES_PICTURE = "samples.png"
+
+
+def _build(registry: Registry, kind: str, component: Any, interface: type) -> Any:
+    built = registry.get(kind, component.kind).build(component.config)
+    if not isinstance(built, interface):
+        raise ConfigError(f"{kind} {component.kind!r} built a {type(built).__name__}, not a {interface.__name__}")
+    return built
+
+
+class Run:
+    """Components built from a RunConfig, placed on one device, bound to a run directory."""
+
+    def __init__(self, config: RunConfig, registry: Registry, run_dir: Path) -> None:
+        self.config = config
+        self.registry = registry
+        self.run_dir = run_dir
+        self.device = resolve_device(config.train.device)
+        self.loss: Loss = _build(registry, "loss", config.loss, Loss)
+        self.schedule: NoiseSchedule | None = (
+            _build(registry, "schedule", config.schedule, NoiseSchedule) if config.schedule else None
+        )
+        self.sampler: Sampler | None = _build(registry, "sampler", config.sampler, Sampler) if config.sampler else None
+        if self.loss.needs_schedule and self.schedule is None:
+            raise ConfigError(f"loss {config.loss.kind!r} needs a [schedule] section @ $.schedule")
+        if self.sampler is not None and self.sampler.needs_schedule and self.schedule is None:
+            raise ConfigError(f"sampler {config.sampler.kind!r} needs a [schedule] section @ $.schedule")  # type: ignore[union-attr]
+        self._source: DataSource = registry.get("dataset", config.data.kind).build(config.data.config)
+        self._data: DataBundle | None = None
+
+    # -- data and model -------------------------------------------------------------------
+    @property
+    def data(self) -> DataBundle:
+        if self._data is None:
+            self._data = prepare(self._source)
+        return self._data
+
+    @property
+    def density(self) -> Any:
+        return self._source.density
+
+    def new_model(self, event_shape: tuple[int, ...]) -> ScoreModel:
+        torch.manual_seed(self.config.train.seed)
+        model: ScoreModel = _build(self.registry, "model", self.config.model, ScoreModel)
+        model.bind(event_shape)
+        return model.to(self.device)
+
+    # -- training -------------------------------------------------------------------------
+    def train(self, *, resume: bool = False) -> Trainer:
+        checkpoint_dir = self.run_dir / CHECKPOINTS
+        existing = latest_checkpoint(checkpoint_dir)
+        if existing is not None and not resume:
+            raise UserError(
+                f"{self.run_dir} already holds checkpoints; pass --resume to continue it or choose another --run-dir"
+            )
+        if resume and existing is None:
+            raise UserError(f"--resume: {self.run_dir} holds no checkpoint to resume from")
+        data = self.data
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        write_toml_file(self.config, self.run_dir / CONFIG_FILE)
+        metrics = MetricsWriter(self.run_dir / METRICS_FILE)
+        trainer = Trainer(
+            self.new_model(data.event_shape),
+            self.loss,
+            self.schedule,
+            data.train,
+            self.config.train,
+            device=self.device,
+            checkpoint_dir=checkpoint_dir,
+            metrics=metrics,
+            checkpoint_meta=lambda: {
+                "event_shape": list(data.event_shape),
+                "standardizer": data.standardizer.to_dict(),
+                "config": dump_config(self.config),
+            },
+        )
+        if existing is not None:
+            trainer.load_state(read_checkpoint(existing))
+            metrics.truncate_after(trainer.step)
+        trainer.run()
+        return trainer
+
+    # -- trained model --------------------------------------------------------------------
+    def checkpoint(self) -> Checkpoint:
+        path = latest_checkpoint(self.run_dir / CHECKPOINTS)
+        if path is None:
+            raise UserError(f"{self.run_dir}: no checkpoint found in {self.run_dir / CHECKPOINTS}; train first")
+        return read_checkpoint(path)
+
+    def trained_model(self, *, use_ema: bool = True) -> tuple[ScoreModel, Standardizer]:
+        """The latest checkpoint's model (EMA weights by default) in eval mode, and its standardizer."""
+        checkpoint = self.checkpoint()
+        try:
+            event_shape = tuple(int(v) for v in checkpoint.meta["event_shape"])
+            standardizer = Standardizer.from_dict(checkpoint.meta["standardizer"])
+        except (KeyError, TypeError, ValueError) as exc:
+            raise CheckpointError(f"checkpoint of {self.run_dir} lacks data metadata ({exc})") from None
+        model = self.new_model(event_shape)
+        try:
+            model.load_state_dict(checkpoint.group("model"))
+            ema_state = checkpoint.group("ema")
+            if use_ema and ema_state:
+                ema = EMA(model, 0.0)
+                ema.load_state_dict(ema_state)
+                ema.copy_to(model)
+        except (RuntimeError, KeyError, ValueError) as exc:
+            raise CheckpointError(
+                f"checkpoint of {self.run_dir} does not fit the configured model ({str(exc).splitlines()[0]})"
+            ) from None
+        model.eval()
+        return model, standardizer
+
+    def sample(self, num: int, *, seed: int | None = None) -> torch.Tensor:
+        """``num`` samples in data space, shape (num, *event)."""
+        if self.sampler is None:
+            raise ConfigError("the run has no [sampler] section; add one or pass --set sampler.kind=NAME @ $.sampler")
+        model, standardizer = self.trained_model(use_ema=self.config.sample.use_ema)
+        generator = torch.Generator(device=self.device).manual_seed(self.config.sample.seed if seed is None else seed)
+        samples = sample_in_chunks(
+            self.sampler,
+            model,
+            num,
+            model.event_shape,
+            schedule=self.schedule,
+            generator=generator,
+            device=self.device,
+            chunk_size=self.config.sample.chunk_size,
+        )
+        return standardizer.inverse(samples)
+
+    def score(self, x: torch.Tensor, sigma: float | None) -> tuple[torch.Tensor, float]:
+        """The trained score at data-space points ``x`` for data-space noise level σ; returns (score, σ)."""
+        schedule = self._sigma_schedule()
+        model, standardizer = self.trained_model()
+        if x.ndim != 2 or x.shape[1:] != model.event_shape:
+            raise UserError(f"input must have shape (N, {', '.join(map(str, model.event_shape))}), got {tuple(x.shape)}")
+        levels = schedule.levels()
+        sigma_min = standardizer.sigma_to_data(float(levels.min()))
+        sigma_max = standardizer.sigma_to_data(float(levels.max()))
+        if sigma is None:
+            sigma = sigma_min
+        if not (math.isfinite(sigma) and sigma_min * (1 - 1e-6) <= sigma <= sigma_max * (1 + 1e-6)):
+            raise UserError(f"--sigma must lie in the trained range [{sigma_min:.6g}, {sigma_max:.6g}], got {sigma}")
+        t_model = torch.full((x.shape[0],), standardizer.sigma_to_model(sigma), device=self.device)
+        with torch.no_grad():
+            s = model(standardizer.forward(x).to(self.device), t_model)
+        return standardizer.score_to_data(s.cpu()), sigma
+
+    def _sigma_schedule(self) -> NoiseSchedule:
+        schedule = self.schedule
+        if schedule is None or not getattr(schedule, "sigma_conditioned", False):
+            raise UserError("this run's schedule does not condition the model on σ, so --sigma has no meaning here")
+        return schedule

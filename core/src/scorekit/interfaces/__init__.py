@@ -1,0 +1,12 @@
+"""The six interfaces every plugin implements or consumes."""
+
+from __future__ import annotations
+
+from scorekit.interfaces.loss import Loss
+from scorekit.interfaces.noise_schedule import NoiseSchedule
+from scorekit.interfaces.sampler import Sampler
+from scorekit.interfaces.score_model import ScoreModel
+from scorekit.interfaces.solver import Solver
+from scorekit.interfaces.trace_estimator import TraceEstimator
+
+__all__ = ["Loss", "NoiseSchedule", "Sampler", "ScoreModel", "Solver", "TraceEstimator"]

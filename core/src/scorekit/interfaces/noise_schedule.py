@@ -1,0 +1,68 @@
+"""NoiseSchedule: the perturbation kernel x_t = a(t)·x₀ + s(t)·ε shared by losses and samplers."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from typing import ClassVar
+
+import torch
+
+from scorekit.tensors import append_dims
+
+__all__ = ["NoiseSchedule"]
+
+
+class NoiseSchedule(ABC):
+    """A family of Gaussian perturbation kernels q(x_t ∣ x₀) = N(a(t)·x₀, s(t)²·I).
+
+    One interface ties the methods together: NCSN is a = 1, s = σ_l (Song & Ermon 2019); DDPM is
+    a = √ᾱ_t, s = √(1−ᾱ_t) (Ho et al. 2020). The score of the kernel is −(x_t − a·x₀)/s² = −ε/s,
+    which is the denoising score matching target for any schedule.
+
+    ``t`` is a tensor of shape (B,) in the schedule's own coordinates (σ itself for NCSN, a step
+    index or a time for diffusion); it is what the ScoreModel is conditioned on.
+
+    Example::
+
+        t = schedule.sample_t(x0.shape[0], generator=g, device=x0.device)
+        x_t, eps = schedule.perturb(x0, t, generator=g)
+    """
+
+    #: True when any t in the schedule's range is valid, False when only ``levels()`` are.
+    continuous: ClassVar[bool] = False
+    #: True when t is σ itself and a(t) = 1 (NCSN-style), so a data-space σ can be passed as t.
+    sigma_conditioned: ClassVar[bool] = False
+
+    @abstractmethod
+    def levels(self) -> torch.Tensor:
+        """The discrete levels in sampling order, from the noisiest to the cleanest: shape (L,)."""
+
+    @abstractmethod
+    def kernel(self, t: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(a(t), s(t)), each of shape (B,), for levels ``t`` of shape (B,)."""
+
+    def sample_t(
+        self, batch_size: int, *, generator: torch.Generator | None = None, device: torch.device | str = "cpu"
+    ) -> torch.Tensor:
+        """Training levels, shape (B,): uniform over ``levels()`` unless a schedule says otherwise."""
+        levels = self.levels().to(device)
+        index = torch.randint(len(levels), (batch_size,), generator=generator, device=device)
+        return levels[index]
+
+    def perturb(
+        self,
+        x0: torch.Tensor,
+        t: torch.Tensor,
+        *,
+        noise: torch.Tensor | None = None,
+        generator: torch.Generator | None = None,
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Draw x_t ~ q(x_t ∣ x₀): returns (x_t, ε) with x_t = a(t)·x₀ + s(t)·ε, ε ~ N(0, I)."""
+        if noise is None:
+            noise = torch.randn(x0.shape, generator=generator, device=x0.device, dtype=x0.dtype)
+        a, s = self.kernel(t)
+        return append_dims(a.to(x0.dtype), x0) * x0 + append_dims(s.to(x0.dtype), x0) * noise, noise
+
+    def std(self, t: torch.Tensor) -> torch.Tensor:
+        """s(t), shape (B,)."""
+        return self.kernel(t)[1]

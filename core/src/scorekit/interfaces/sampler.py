@@ -1,0 +1,43 @@
+"""Sampler: draws samples from a trained ScoreModel."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from typing import ClassVar
+
+import torch
+
+from scorekit.interfaces.noise_schedule import NoiseSchedule
+from scorekit.interfaces.score_model import ScoreModel
+
+__all__ = ["Sampler"]
+
+
+class Sampler(ABC):
+    """A sampling procedure that turns a score model into samples of shape (N, *event).
+
+    The engine calls :meth:`sample` under ``torch.no_grad`` once per chunk of at most
+    ``chunk_size`` samples, on the model's device, with one generator for the whole call, so a
+    seed reproduces the samples for a given chunk size.
+
+    Example::
+
+        sampler = registry.get("sampler", "annealed_langevin").build(config)
+        x = sampler.sample(model, (1000, 2), schedule=schedule, generator=g)
+    """
+
+    #: Whether the sampler needs the run's NoiseSchedule (annealed samplers do).
+    needs_schedule: ClassVar[bool] = True
+
+    @abstractmethod
+    def sample(
+        self,
+        model: ScoreModel,
+        shape: tuple[int, ...],
+        *,
+        schedule: NoiseSchedule | None,
+        generator: torch.Generator | None = None,
+        device: torch.device | str = "cpu",
+        dtype: torch.dtype = torch.float32,
+    ) -> torch.Tensor:
+        """Draw ``shape[0]`` samples of event shape ``shape[1:]``."""

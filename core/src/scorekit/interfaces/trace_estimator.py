@@ -1,0 +1,37 @@
+"""TraceEstimator: tr(∂f/∂x) for a batch, exactly or by Hutchinson's estimator."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Callable
+
+import torch
+
+__all__ = ["TraceEstimator"]
+
+
+class TraceEstimator(ABC):
+    """Estimates the per-sample trace of the Jacobian of f: x ↦ f(x), both of shape (B, *event).
+
+    The exact trace costs one vector–Jacobian product per dimension; Hutchinson's estimator
+    tr(A) = E[εᵀAε] with E[ε] = 0, Cov(ε) = I costs one per probe (Hutchinson 1989). Used by implicit
+    and sliced score matching (tr ∇ₓs) and by continuous normalizing flows (d log p/dt = −tr ∂f/∂z).
+
+    Returns ``(f(x), trace)`` with ``trace`` of shape (B,); ``create_graph=True`` keeps the graph so
+    the trace can be differentiated (training).
+
+    Example::
+
+        fx, tr = estimator.trace(model_fn, x, create_graph=True, generator=g)
+    """
+
+    @abstractmethod
+    def trace(
+        self,
+        func: Callable[[torch.Tensor], torch.Tensor],
+        x: torch.Tensor,
+        *,
+        create_graph: bool = False,
+        generator: torch.Generator | None = None,
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """(f(x), tr ∂f/∂x per sample)."""

@@ -1,0 +1,39 @@
+"""PNG pictures of samples (matplotlib, headless)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+
+__all__ = ["plot_samples"]
+
+
+def plot_samples(samples: torch.Tensor, path: Path, *, reference: torch.Tensor | None = None, title: str = "") -> None:
+    """Scatter the first two coordinates of ``samples`` (N, d), beside ``reference`` data if given."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    panels = [("samples", samples)] + ([("held-out data", reference)] if reference is not None else [])
+    points = [p.reshape(p.shape[0], -1)[:, :2].double() for _, p in panels]
+    finite = torch.cat([p[torch.isfinite(p).all(dim=1)] for p in points])
+    low, high = finite.quantile(0.001, dim=0), finite.quantile(0.999, dim=0)
+    pad = 0.05 * (high - low) + 1e-6
+    fig, axes = plt.subplots(1, len(panels), figsize=(4.5 * len(panels), 4.5), squeeze=False)
+    for ax, (name, _), p in zip(axes[0], panels, points, strict=True):
+        if p.shape[1] == 1:
+            ax.hist(p[:, 0].numpy(), bins=100, density=True)
+        else:
+            ax.scatter(p[:, 0].numpy(), p[:, 1].numpy(), s=1.5, alpha=0.4, linewidths=0)
+            ax.set_ylim(float(low[1] - pad[1]), float(high[1] + pad[1]))
+            ax.set_aspect("equal", adjustable="box")
+        ax.set_xlim(float(low[0] - pad[0]), float(high[0] + pad[0]))
+        ax.set_title(f"{name} (n={p.shape[0]})")
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)

@@ -1,0 +1,1 @@
+"""Annealed Langevin dynamics (Song & Ermon 2019, Algorithm 1)."""

@@ -1,0 +1,21 @@
+"""Config of the annealed Langevin sampler (attrs only: imported at plugin discovery)."""
+
+from __future__ import annotations
+
+import attrs
+
+from scorekit.validators import at_least, one_of, positive
+
+__all__ = ["AnnealedLangevinConfig"]
+
+
+@attrs.frozen(kw_only=True)
+class AnnealedLangevinConfig:
+    """T steps per level with α_l = ε·σ_l²/σ_L² (Song & Ermon 2019, Algorithm 1)."""
+
+    steps_per_level: int = attrs.field(default=100, validator=at_least(1))
+    epsilon: float = attrs.field(default=2e-5, validator=positive())
+    #: Finish with the Tweedie denoising step x ← x + σ_L²·s(x, σ_L) (Song & Ermon 2020; Jolicoeur-Martineau et al. 2021).
+    denoise: bool = True
+    #: "normal": x₀ ~ N(0, σ₁²I), close to p_σ₁ when σ₁ dominates the data's scale; "uniform": U[−1, 1]^d as in NCSN.
+    init: str = attrs.field(default="normal", validator=one_of("normal", "uniform"))

@@ -1,0 +1,1 @@
+"""Denoising score matching: single-σ DSM (Vincent 2011), the NCSN loss and σ schedules."""

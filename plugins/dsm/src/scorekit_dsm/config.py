@@ -1,0 +1,48 @@
+"""Config classes of the dsm plugin (attrs only: imported at plugin discovery)."""
+
+from __future__ import annotations
+
+import attrs
+
+from scorekit.validators import at_least, decreasing, one_of, positive
+
+__all__ = ["DSMLossConfig", "ExplicitSigmasConfig", "GeometricScheduleConfig", "NCSNLossConfig"]
+
+
+@attrs.frozen(kw_only=True)
+class GeometricScheduleConfig:
+    """σ_l = σ_max·(σ_min/σ_max)^((l−1)/(L−1)), l = 1…L: σ₁ = σ_max > … > σ_L = σ_min."""
+
+    sigma_max: float = attrs.field(default=8.0, validator=positive())
+    sigma_min: float = attrs.field(default=0.05, validator=positive())
+    num_levels: int = attrs.field(default=10, validator=at_least(2))
+    #: "levels": train on the L levels (Song & Ermon 2019); "log_uniform": on any σ in the range.
+    training: str = attrs.field(default="levels", validator=one_of("levels", "log_uniform"))
+
+    def __attrs_post_init__(self) -> None:
+        from scorekit.validators import FieldError
+
+        if self.sigma_min >= self.sigma_max:
+            raise FieldError("sigma_min", f"must be smaller than sigma_max ({self.sigma_max}), got {self.sigma_min}")
+
+
+@attrs.frozen(kw_only=True)
+class ExplicitSigmasConfig:
+    """A user-given σ₁ > … > σ_L."""
+
+    sigmas: list[float] = attrs.field(validator=decreasing())
+    training: str = attrs.field(default="levels", validator=one_of("levels", "log_uniform"))
+
+
+@attrs.frozen(kw_only=True)
+class DSMLossConfig:
+    """Single-σ denoising score matching; the model is conditioned on this σ."""
+
+    sigma: float = attrs.field(default=0.1, validator=positive())
+
+
+@attrs.frozen(kw_only=True)
+class NCSNLossConfig:
+    """Multi-level DSM over the run's schedule with weight λ(σ) = σ^power (2 in Song & Ermon 2019)."""
+
+    weight_power: float = 2.0

@@ -1,0 +1,60 @@
+"""σ schedules of noise-conditional score networks: the kernel x̃ = x + σ·ε (a = 1, s = σ)."""
+
+from __future__ import annotations
+
+import math
+from typing import ClassVar
+
+import torch
+
+from scorekit.interfaces import NoiseSchedule
+from scorekit_dsm.config import ExplicitSigmasConfig, GeometricScheduleConfig
+
+__all__ = ["ExplicitSigmas", "GeometricSchedule", "SigmaSchedule"]
+
+
+class SigmaSchedule(NoiseSchedule):
+    """A decreasing σ₁ > … > σ_L; the level t *is* σ and q(x̃ ∣ x) = N(x, σ²I).
+
+    With ``training = "log_uniform"`` training draws log σ uniformly between log σ_L and log σ₁,
+    so a network continuous in σ learns every σ of the range, not just the L levels.
+    """
+
+    continuous: ClassVar[bool] = True
+    sigma_conditioned: ClassVar[bool] = True
+
+    def __init__(self, sigmas: torch.Tensor, training: str = "levels") -> None:
+        self.sigmas = sigmas
+        self.training = training
+
+    def levels(self) -> torch.Tensor:
+        return self.sigmas
+
+    def kernel(self, t: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        return torch.ones_like(t), t
+
+    def sample_t(
+        self, batch_size: int, *, generator: torch.Generator | None = None, device: torch.device | str = "cpu"
+    ) -> torch.Tensor:
+        if self.training == "levels":
+            return super().sample_t(batch_size, generator=generator, device=device)
+        low, high = math.log(float(self.sigmas[-1])), math.log(float(self.sigmas[0]))
+        u = torch.rand(batch_size, generator=generator, device=device)
+        return (low + (high - low) * u).exp()
+
+
+class GeometricSchedule(SigmaSchedule):
+    """σ_l = σ_max·(σ_min/σ_max)^((l−1)/(L−1)) (Song & Ermon 2019, §4.2)."""
+
+    def __init__(self, config: GeometricScheduleConfig) -> None:
+        sigmas = torch.logspace(
+            math.log10(config.sigma_max), math.log10(config.sigma_min), config.num_levels, dtype=torch.float64
+        ).float()
+        super().__init__(sigmas, config.training)
+
+
+class ExplicitSigmas(SigmaSchedule):
+    """The σ list as given."""
+
+    def __init__(self, config: ExplicitSigmasConfig) -> None:
+        super().__init__(torch.tensor(config.sigmas, dtype=torch.float32), config.training)

@@ -1,0 +1,1 @@
+"""Langevin dynamics: x ← x + (η/2)·s(x) + √η·ε."""

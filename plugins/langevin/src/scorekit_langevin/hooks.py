@@ -1,0 +1,19 @@
+"""Entry point of the langevin plugin. Light on purpose: no torch import at discovery."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from scorekit import hookimpl
+from scorekit_langevin.config import LangevinConfig
+
+
+@hookimpl
+def scorekit_register_components(register: Any) -> None:
+    register(
+        "sampler",
+        "langevin",
+        factory="scorekit_langevin.sampler:LangevinSampler",
+        config=LangevinConfig,
+        summary="unadjusted Langevin dynamics at one noise level",
+    )
