@@ -158,6 +158,6 @@ def spirals(
     """
     n = _sample_count(n)
     t = 3 * math.pi * _uniform(n, generator).sqrt()
-    sign = torch.where(_uniform(n, generator) < 0.5, -1.0, 1.0)
+    sign = torch.where(_uniform(n, generator) < 0.5, -1.0, 1.0).double()
     x = (sign / 3)[:, None] * torch.stack([-t * t.cos(), t * t.sin()], dim=1)
     return (x + noise * _normal(n, generator)).to(dtype)

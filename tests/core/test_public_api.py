@@ -1,0 +1,49 @@
+"""The public surface changes only on purpose; importing it stays light."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import scorekit
+
+
+def test_exported_names() -> None:
+    assert scorekit.__all__ == [
+        "COMPONENT_KINDS",
+        "CheckpointError",
+        "ConfigError",
+        "DataError",
+        "Loss",
+        "NoiseSchedule",
+        "PluginError",
+        "Registry",
+        "RunConfig",
+        "Sampler",
+        "ScoreModel",
+        "ScorekitError",
+        "Solver",
+        "TraceEstimator",
+        "UserError",
+        "__version__",
+        "append_dims",
+        "batch_sum",
+        "get_plugin_manager",
+        "hookimpl",
+        "hookspec",
+        "load_config",
+        "load_registry",
+    ]
+    for name in scorekit.__all__:
+        assert getattr(scorekit, name) is not None
+
+
+def test_cli_and_plugin_discovery_do_not_import_torch() -> None:
+    """`scorekit --help` and `scorekit plugins` must stay fast: discovery imports no torch."""
+    code = (
+        "import sys; from scorekit._registry import load_registry; import scorekit.cli; "
+        "r = load_registry(); assert not r.failures, r.failures; assert len(r.plugins) >= 4; "
+        "print('torch' in sys.modules)"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert result.stdout.strip() == "False"

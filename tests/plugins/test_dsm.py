@@ -1,0 +1,77 @@
+"""dsm plugin: the σ schedules and the DSM / NCSN losses against closed forms."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from scorekit.interfaces import ScoreModel
+from scorekit_dsm.config import DSMLossConfig, GeometricScheduleConfig, NCSNLossConfig
+from scorekit_dsm.losses import DSMLoss, NCSNLoss
+from scorekit_dsm.schedules import GeometricSchedule
+
+
+class GaussianScore(ScoreModel):
+    """The exact score of N(0, c²I) convolved with N(0, σ²I): −x/(c² + σ²), times ``scale``."""
+
+    def __init__(self, c: float, scale: float = 1.0) -> None:
+        super().__init__()
+        self.c2, self.scale = c * c, scale
+
+    def forward(self, x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        return -self.scale * x / (self.c2 + t.to(x.dtype).reshape(-1, *[1] * (x.ndim - 1)) ** 2)
+
+
+def test_geometric_schedule_levels() -> None:
+    schedule = GeometricSchedule(GeometricScheduleConfig(sigma_max=10.0, sigma_min=0.01, num_levels=4))
+    assert torch.allclose(schedule.levels(), torch.tensor([10.0, 1.0, 0.1, 0.01]), rtol=1e-6)
+    a, s = schedule.kernel(schedule.levels())
+    assert torch.equal(a, torch.ones(4)) and torch.equal(s, schedule.levels())
+
+
+def test_log_uniform_training_levels_cover_the_range() -> None:
+    config = GeometricScheduleConfig(sigma_max=10.0, sigma_min=0.01, num_levels=4, training="log_uniform")
+    t = GeometricSchedule(config).sample_t(20000, generator=torch.Generator().manual_seed(0))
+    assert 0.01 <= float(t.min()) and float(t.max()) <= 10.0
+    # log σ is uniform on [log 0.01, log 10]: its mean is the midpoint, log 0.316.
+    assert abs(float(t.log().mean()) - math.log(math.sqrt(0.1))) < 0.05
+
+
+@pytest.mark.parametrize("shape", [(2,), (1, 3, 3)])
+def test_ncsn_loss_of_the_exact_score_matches_closed_form(shape: tuple[int, ...]) -> None:
+    """For x ~ N(0, c²I) and s = −x̃/(c²+σ²): ½E‖σs + ε‖² = ½·d·c²/(c²+σ²) at each σ (any event rank)."""
+    c, n = 0.7, 200000
+    schedule = GeometricSchedule(GeometricScheduleConfig(sigma_max=2.0, sigma_min=0.1, num_levels=5))
+    generator = torch.Generator().manual_seed(0)
+    x0 = c * torch.randn((n, *shape), generator=generator, dtype=torch.float64)
+    value = NCSNLoss(NCSNLossConfig())(GaussianScore(c), x0, schedule=schedule, generator=generator)
+    d = math.prod(shape)
+    expected = sum(0.5 * d * c**2 / (c**2 + s**2) for s in schedule.levels().tolist()) / 5
+    # The per-sample loss is ½·(χ²-like) with variance below d/2 + level spread; 5 standard errors.
+    assert abs(float(value) - expected) < 5 * math.sqrt(d / n)
+
+
+def test_exact_score_minimizes_the_ncsn_loss() -> None:
+    c, n = 1.3, 100000
+    schedule = GeometricSchedule(GeometricScheduleConfig(sigma_max=3.0, sigma_min=0.05, num_levels=6))
+    x0 = c * torch.randn(n, 2, generator=torch.Generator().manual_seed(1), dtype=torch.float64)
+    values = {
+        scale: float(
+            NCSNLoss(NCSNLossConfig())(
+                GaussianScore(c, scale), x0, schedule=schedule, generator=torch.Generator().manual_seed(2)
+            )
+        )
+        for scale in (0.8, 1.0, 1.2)
+    }
+    assert values[1.0] < values[0.8] and values[1.0] < values[1.2]
+
+
+def test_single_sigma_dsm_matches_vincent_closed_form() -> None:
+    """½E‖s(x̃) + (x̃−x)/σ²‖² for the exact score is ½·d·c²/(σ²(c²+σ²))."""
+    c, sigma, n = 1.0, 0.5, 200000
+    x0 = c * torch.randn(n, 2, generator=torch.Generator().manual_seed(3), dtype=torch.float64)
+    value = DSMLoss(DSMLossConfig(sigma=sigma))(GaussianScore(c), x0, generator=torch.Generator().manual_seed(4))
+    expected = 0.5 * 2 * c**2 / (sigma**2 * (c**2 + sigma**2))
+    assert abs(float(value) - expected) < 5 * expected * math.sqrt(2 / n) * 2
