@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import json
-import re
 import math
+import re
 from pathlib import Path
 
 import numpy as np
@@ -68,7 +68,7 @@ def test_score_accounts_for_standardization(
 
     points = np.array([[0.0, 0.0], [4.0, 0.0], [-1.0, 2.5]], dtype=np.float32)
     np.save(tmp_path / "p.npy", points)
-    code, out, err = run_cli(
+    code, _, err = run_cli(
         ["score", trained, "--input", tmp_path / "p.npy", "--output", tmp_path / "s.npy", "--sigma", 0.5], capsys
     )
     assert code == 0, err
@@ -90,7 +90,7 @@ def test_eval_reports_metrics(trained: Path, capsys: pytest.CaptureFixture[str])
     assert code == 0, err
     result = json.loads(out)
     assert len(result["mode_weights"]) == 8 and sum(result["mode_weights"]) == pytest.approx(1.0, abs=1e-6)
-    assert len(result["fisher"]) == 10 and all(0 <= row["relative_fisher"] for row in result["fisher"])
+    assert len(result["fisher"]) == 10 and all(row["relative_fisher"] >= 0 for row in result["fisher"])
     # The schedule's σ live in model space; eval reports them in data units (σ·c, c the data scale).
     c = read_checkpoint(list_checkpoints(trained / "checkpoints")[-1]).meta["standardizer"]["scale"][0]
     assert result["fisher"][0]["sigma"] == pytest.approx(8.0 * c, rel=1e-5)

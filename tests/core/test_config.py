@@ -82,5 +82,5 @@ def test_overrides_parse_toml_values_and_bare_strings() -> None:
 
 
 def test_toml_syntax_error_names_the_source() -> None:
-    with pytest.raises(ConfigError, match="run.toml: invalid TOML"):
+    with pytest.raises(ConfigError, match=r"run\.toml: invalid TOML"):
         parse_toml("[train\nsteps = 1", "run.toml")

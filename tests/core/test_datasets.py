@@ -13,6 +13,7 @@ import pytest
 import torch
 from scipy.special import logsumexp
 from scipy.stats import multivariate_normal
+
 from scorekit.data import (
     GaussianMixture,
     Standardizer,

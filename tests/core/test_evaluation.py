@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 import torch
+
 from scorekit.data import eight_gaussians, standard_normal
 from scorekit.evaluation import mmd, mode_weight_error, relative_fisher_divergence
 

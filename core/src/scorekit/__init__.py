@@ -36,7 +36,31 @@ _EXPORTS: dict[str, str] = {
     "load_registry": "scorekit._registry",
 }
 
-__all__ = sorted([*_EXPORTS, "__version__"])
+__all__ = [
+    "COMPONENT_KINDS",
+    "CheckpointError",
+    "ConfigError",
+    "DataError",
+    "Loss",
+    "NoiseSchedule",
+    "PluginError",
+    "Registry",
+    "RunConfig",
+    "Sampler",
+    "ScoreModel",
+    "ScorekitError",
+    "Solver",
+    "TraceEstimator",
+    "UserError",
+    "__version__",
+    "append_dims",
+    "batch_sum",
+    "get_plugin_manager",
+    "hookimpl",
+    "hookspec",
+    "load_config",
+    "load_registry",
+]
 
 if TYPE_CHECKING:
     from scorekit._hookspecs import hookimpl, hookspec

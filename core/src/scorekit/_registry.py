@@ -243,7 +243,9 @@ def load_registry(entry_points: Iterable[EntryPointLike] | None = None) -> Regis
         try:
             module = ep.load()
         except Exception as exc:  # a broken plugin must not take the others down
-            registry.failures.append(PluginFailure(ep.name, distribution, f"import failed: {type(exc).__name__}: {exc}"))
+            registry.failures.append(
+                PluginFailure(ep.name, distribution, f"import failed: {type(exc).__name__}: {exc}")
+            )
             continue
         info = PluginInfo(ep.name, distribution, version)
         try:

@@ -193,7 +193,9 @@ def _check_resumable(saved: RunConfig, requested: RunConfig) -> None:
 @cli.command()
 @click.argument("run_dir", type=click.Path(path_type=Path))
 @click.option("--num", "-n", type=click.IntRange(min=1), required=True, help="Number of samples.")
-@click.option("--output", "-o", type=click.Path(path_type=Path), required=True, help=".npy array (N, d) or .png picture.")
+@click.option(
+    "--output", "-o", type=click.Path(path_type=Path), required=True, help=".npy array (N, d) or .png picture."
+)
 @click.option("--seed", type=int, default=None, help="Sampling seed (default: sample.seed of the run's config).")
 @click.option("--set", "overrides", multiple=True, metavar="PATH=VALUE", help=SET_HELP)
 def sample(run_dir: Path, num: int, output: Path, seed: int | None, overrides: tuple[str, ...]) -> None:
@@ -214,7 +216,9 @@ def sample(run_dir: Path, num: int, output: Path, seed: int | None, overrides: t
 
 @cli.command()
 @click.argument("run_dir", type=click.Path(path_type=Path))
-@click.option("--input", "-i", "input_path", type=click.Path(path_type=Path), required=True, help="Points (N, d), .npy.")
+@click.option(
+    "--input", "-i", "input_path", type=click.Path(path_type=Path), required=True, help="Points (N, d), .npy."
+)
 @click.option("--output", "-o", type=click.Path(path_type=Path), required=True, help="Scores (N, d), .npy.")
 @click.option(
     "--sigma",

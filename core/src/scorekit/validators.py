@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -57,7 +58,7 @@ def decreasing() -> Validator:
         return (
             len(values) > 0
             and all(math.isfinite(v) and v > 0 for v in values)
-            and all(a > b for a, b in zip(values, values[1:], strict=False))
+            and all(a > b for a, b in itertools.pairwise(values))
         )
 
     return _check(ok, "must be a non-empty, strictly decreasing list of finite numbers > 0")

@@ -20,12 +20,18 @@ def resolve_device(name: str) -> torch.device:
     try:
         device = torch.device(name)
     except (RuntimeError, ValueError):
-        raise ConfigError(f"unknown device {name!r}; use 'auto', 'cpu', 'cuda', 'cuda:N' or 'mps' @ $.train.device") from None
+        raise ConfigError(
+            f"unknown device {name!r}; use 'auto', 'cpu', 'cuda', 'cuda:N' or 'mps' @ $.train.device"
+        ) from None
     if device.type == "cuda":
         if not torch.cuda.is_available():
-            raise ConfigError("device 'cuda' requested but CUDA is not available here; use device = 'auto' or 'cpu' @ $.train.device")
+            raise ConfigError(
+                "device 'cuda' requested but CUDA is not available here; use device = 'auto' or 'cpu' @ $.train.device"
+            )
         if device.index is not None and device.index >= torch.cuda.device_count():
-            raise ConfigError(f"device {name!r} requested but only {torch.cuda.device_count()} CUDA device(s) exist @ $.train.device")
+            raise ConfigError(
+                f"device {name!r} requested but only {torch.cuda.device_count()} CUDA device(s) exist @ $.train.device"
+            )
     elif device.type == "mps" and not torch.backends.mps.is_available():
         raise ConfigError("device 'mps' requested but MPS is not available here @ $.train.device")
     elif device.type not in ("cpu", "cuda", "mps"):

@@ -165,7 +165,9 @@ class Run:
         schedule = self._sigma_schedule()
         model, standardizer = self.trained_model()
         if x.ndim != 2 or x.shape[1:] != model.event_shape:
-            raise UserError(f"input must have shape (N, {', '.join(map(str, model.event_shape))}), got {tuple(x.shape)}")
+            raise UserError(
+                f"input must have shape (N, {', '.join(map(str, model.event_shape))}), got {tuple(x.shape)}"
+            )
         levels = schedule.levels()
         sigma_min = standardizer.sigma_to_data(float(levels.min()))
         sigma_max = standardizer.sigma_to_data(float(levels.max()))

@@ -26,6 +26,8 @@ def sample_in_chunks(
     with torch.no_grad():
         for start in range(0, num, chunk_size):
             n = min(chunk_size, num - start)
-            x = sampler.sample(model, (n, *event_shape), schedule=schedule, generator=generator, device=device, dtype=dtype)
+            x = sampler.sample(
+                model, (n, *event_shape), schedule=schedule, generator=generator, device=device, dtype=dtype
+            )
             chunks.append(x.to("cpu"))
     return torch.cat(chunks)

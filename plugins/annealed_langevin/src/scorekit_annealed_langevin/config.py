@@ -15,7 +15,8 @@ class AnnealedLangevinConfig:
 
     steps_per_level: int = attrs.field(default=100, validator=at_least(1))
     epsilon: float = attrs.field(default=2e-5, validator=positive())
-    #: Finish with the Tweedie denoising step x ← x + σ_L²·s(x, σ_L) (Song & Ermon 2020; Jolicoeur-Martineau et al. 2021).
+    #: Finish with the Tweedie denoising step x ← x + σ_L²·s(x, σ_L)
+    #: (Song & Ermon 2020; Jolicoeur-Martineau et al. 2021).
     denoise: bool = True
     #: "normal": x₀ ~ N(0, σ₁²I), close to p_σ₁ when σ₁ dominates the data's scale; "uniform": U[−1, 1]^d as in NCSN.
     init: str = attrs.field(default="normal", validator=one_of("normal", "uniform"))

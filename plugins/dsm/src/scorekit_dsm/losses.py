@@ -100,6 +100,4 @@ class NCSNLoss(Loss):
         if schedule is None:
             raise ValueError("NCSNLoss needs a NoiseSchedule")
         t = schedule.sample_t(x0.shape[0], generator=generator, device=x0.device)
-        return denoising_score_matching(
-            model, x0, t, schedule, weight_power=self.weight_power, generator=generator
-        )
+        return denoising_score_matching(model, x0, t, schedule, weight_power=self.weight_power, generator=generator)
