@@ -168,8 +168,13 @@ def train(source: str | None, run_dir: Path | None, overrides: tuple[str, ...], 
     if run.sampler is not None:
         samples = run.sample(resolved.sample.num)
         reference = run.data.standardizer.inverse(run.data.heldout[: resolved.sample.num])
-        plot_samples(samples, run_dir / SAMPLES_PICTURE, reference=reference, title=f"{label}: {resolved.loss.kind}")
+        plot_samples(samples, run_dir / SAMPLES_PICTURE, reference=reference, title=_describe(resolved, trainer.step))
         click.echo(f"samples: {run_dir / SAMPLES_PICTURE}")
+
+
+def _describe(config: RunConfig, steps: int) -> str:
+    sampler = config.sampler.kind if config.sampler else "no sampler"
+    return f"{config.data.kind}: {config.model.kind}, loss {config.loss.kind}, {sampler}, {steps} steps"
 
 
 def _check_resumable(saved: RunConfig, requested: RunConfig) -> None:

@@ -225,18 +225,28 @@ def _parse_value(text: str) -> Any:
 
 
 def apply_overrides(raw: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
-    """Apply ``--set path=value`` overrides (``train.steps=100``) to a parsed document."""
+    """Apply ``--set path=value`` overrides (``train.steps=100``) to a parsed document.
+
+    Setting a component section's ``kind`` to a different component starts that section afresh,
+    since the old component's options mean nothing to the new one: ``--set data.kind=two_moons``
+    works on a config written for ``eight_gaussians``.
+    """
     result = copy.deepcopy(raw)
     for item in overrides:
         path, sep, text = item.partition("=")
-        keys = path.strip().split(".")
-        if not sep or not all(k.strip() for k in keys):
+        keys = [k.strip() for k in path.strip().split(".")]
+        if not sep or not all(keys):
             raise ConfigError(f"--set expects path=value (e.g. train.steps=100), got {item!r}")
+        value = _parse_value(text.strip())
+        if len(keys) == 2 and keys[0] in COMPONENT_SECTIONS and keys[1] == "kind":
+            section = result.get(keys[0])
+            if isinstance(section, dict) and section.get("kind") != value:
+                result[keys[0]] = {}
         table = result
         for depth, key in enumerate(keys[:-1]):
             child = table.setdefault(key, {})
             if not isinstance(child, dict):
                 raise ConfigError(f"--set {item!r}: $.{'.'.join(keys[: depth + 1])} is not a table")
             table = child
-        table[keys[-1]] = _parse_value(text.strip())
+        table[keys[-1]] = value
     return result
