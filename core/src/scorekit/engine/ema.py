@@ -18,11 +18,12 @@ class EMA:
     def __init__(self, model: nn.Module, decay: float) -> None:
         self.decay = decay
         self.params = [p.detach().clone() for p in model.parameters()]
-        self._live = [p for p in model.parameters()]
+        # Detached views share storage with the parameters, which the optimizer updates in place.
+        self._live = [p.detach() for p in model.parameters()]
 
     @torch.no_grad()
     def update(self) -> None:
-        torch._foreach_lerp_(self.params, [p.detach() for p in self._live], 1.0 - self.decay)
+        torch._foreach_lerp_(self.params, self._live, 1.0 - self.decay)
 
     def state_dict(self) -> dict[str, torch.Tensor]:
         return {str(i): p for i, p in enumerate(self.params)}
