@@ -138,6 +138,19 @@ def test_unknown_kind_and_non_attrs_config_are_plugin_errors() -> None:
     assert "unknown component kind 'widget'" in registry.failures[0].error
 
 
+def test_misspelled_hook_is_reported() -> None:
+    module = types.ModuleType("typo")
+
+    @hookimpl
+    def scorekit_register_component(register: Any) -> None:  # the spec's name ends in "components"
+        register("loss", "never", factory=dict, config=_Config)
+
+    module.scorekit_register_component = scorekit_register_component  # type: ignore[attr-defined]
+    registry = load_registry([FakeEntryPoint("typo", module, "dist-typo")])
+    assert registry.plugins == []
+    assert "unknown hook(s) scorekit_register_component" in registry.failures[0].error
+
+
 def test_block_and_disable_switches(monkeypatch: pytest.MonkeyPatch) -> None:
     eps = [
         FakeEntryPoint("core", plugin_module("core", ("dataset", "d")), "scorekit-core"),

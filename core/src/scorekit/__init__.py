@@ -16,9 +16,12 @@ _EXPORTS: dict[str, str] = {
     "CheckpointError": "scorekit.errors",
     "ConfigError": "scorekit.errors",
     "DataError": "scorekit.errors",
+    "DataSource": "scorekit.data.sources",
     "Loss": "scorekit.interfaces",
     "NoiseSchedule": "scorekit.interfaces",
     "PluginError": "scorekit.errors",
+    "RegisterComponent": "scorekit._registry",
+    "RegisterPreset": "scorekit._registry",
     "Registry": "scorekit._registry",
     "RunConfig": "scorekit.config",
     "Sampler": "scorekit.interfaces",
@@ -41,9 +44,12 @@ __all__ = [
     "CheckpointError",
     "ConfigError",
     "DataError",
+    "DataSource",
     "Loss",
     "NoiseSchedule",
     "PluginError",
+    "RegisterComponent",
+    "RegisterPreset",
     "Registry",
     "RunConfig",
     "Sampler",
@@ -64,8 +70,16 @@ __all__ = [
 
 if TYPE_CHECKING:
     from scorekit._hookspecs import hookimpl, hookspec
-    from scorekit._registry import COMPONENT_KINDS, Registry, get_plugin_manager, load_registry
+    from scorekit._registry import (
+        COMPONENT_KINDS,
+        RegisterComponent,
+        RegisterPreset,
+        Registry,
+        get_plugin_manager,
+        load_registry,
+    )
     from scorekit.config import RunConfig, load_config
+    from scorekit.data.sources import DataSource
     from scorekit.errors import (
         CheckpointError,
         ConfigError,

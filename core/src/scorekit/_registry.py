@@ -253,6 +253,14 @@ def load_registry(entry_points: Iterable[EntryPointLike] | None = None) -> Regis
         except Exception as exc:
             registry.failures.append(PluginFailure(ep.name, distribution, f"invalid hooks: {exc}"))
             continue
+        unknown = sorted(caller.name for caller in pm.get_hookcallers(module) or [] if caller.spec is None)
+        if unknown:
+            # pluggy accepts implementations of hooks nobody specified; a typo would register nothing.
+            pm.unregister(module)
+            registry.failures.append(
+                PluginFailure(ep.name, distribution, f"implements unknown hook(s) {', '.join(unknown)} (misspelled?)")
+            )
+            continue
         loaded.append((info, module))
 
     for info, module in loaded:

@@ -53,10 +53,9 @@ class Run:
             _build(registry, "schedule", config.schedule, NoiseSchedule) if config.schedule else None
         )
         self.sampler: Sampler | None = _build(registry, "sampler", config.sampler, Sampler) if config.sampler else None
-        if self.loss.needs_schedule and self.schedule is None:
-            raise ConfigError(f"loss {config.loss.kind!r} needs a [schedule] section @ $.schedule")
-        if self.sampler is not None and self.sampler.needs_schedule and self.schedule is None:
-            raise ConfigError(f"sampler {config.sampler.kind!r} needs a [schedule] section @ $.schedule")  # type: ignore[union-attr]
+        self.loss.check(self.schedule)
+        if self.sampler is not None:
+            self.sampler.check(self.schedule)
         self._source: DataSource = registry.get("dataset", config.data.kind).build(config.data.config)
         self._data: DataBundle | None = None
 

@@ -7,6 +7,7 @@ from typing import ClassVar
 
 import torch
 
+from scorekit.errors import ConfigError
 from scorekit.interfaces.noise_schedule import NoiseSchedule
 from scorekit.interfaces.score_model import ScoreModel
 
@@ -28,6 +29,15 @@ class Sampler(ABC):
 
     #: Whether the sampler needs the run's NoiseSchedule (annealed samplers do).
     needs_schedule: ClassVar[bool] = True
+
+    def check(self, schedule: NoiseSchedule | None) -> None:
+        """Raise ConfigError (with a ``@ $.section`` path) if this sampler cannot work with ``schedule``.
+
+        Called when a run is set up, before any training, so a mismatch costs nothing. Overrides
+        should call ``super().check(schedule)``.
+        """
+        if self.needs_schedule and schedule is None:
+            raise ConfigError(f"{type(self).__name__} needs a [schedule] section @ $.schedule")
 
     @abstractmethod
     def sample(

@@ -7,6 +7,7 @@ from typing import ClassVar
 
 import torch
 
+from scorekit.errors import ConfigError
 from scorekit.interfaces import NoiseSchedule, Sampler, ScoreModel
 from scorekit_annealed_langevin.config import AnnealedLangevinConfig
 
@@ -28,6 +29,14 @@ class AnnealedLangevin(Sampler):
     def __init__(self, config: AnnealedLangevinConfig) -> None:
         self.config = config
 
+    def check(self, schedule: NoiseSchedule | None) -> None:
+        super().check(schedule)
+        if schedule is not None and not schedule.sigma_conditioned:
+            raise ConfigError(
+                f"annealed_langevin needs a σ schedule (such as 'geometric'), "
+                f"not {type(schedule).__name__} @ $.schedule"
+            )
+
     def sample(
         self,
         model: ScoreModel,
@@ -38,8 +47,8 @@ class AnnealedLangevin(Sampler):
         device: torch.device | str = "cpu",
         dtype: torch.dtype = torch.float32,
     ) -> torch.Tensor:
-        if schedule is None or not schedule.sigma_conditioned:
-            raise ValueError("annealed_langevin needs a σ schedule (such as 'geometric') in [schedule]")
+        self.check(schedule)
+        assert schedule is not None
         config = self.config
         sigmas = schedule.levels().tolist()
         if config.init == "normal":
