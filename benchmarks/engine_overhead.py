@@ -7,7 +7,7 @@ What it measures
        ``Run``), against a hand-written loop doing the same work on a fresh NCSNMLP of the same
        config and seed, the same training tensor and the same generator draws: ``torch.randint``
        batch indices, σ uniform over the same levels, x̃ = x + σε, loss = mean ½‖σ·s(x̃, σ) + ε‖²,
-       Adam with the same lr, the cosine lr set every step, EMA via ``torch._foreach_lerp_``.
+       Adam (fused, as the engine uses) with the same lr, the cosine lr set every step, EMA via ``torch._foreach_lerp_``.
        A second baseline, the *bare* loop, drops the EMA and the lr schedule (labelled as such).
        The scorekit figure is reported twice: with the one checkpoint ``Trainer.run`` writes at its
        final step included, and with the time spent inside ``Trainer.save`` subtracted (the limit
@@ -30,7 +30,7 @@ Target
     scorekit training step ≤ 1.05× the hand-written loop (with EMA and lr schedule);
     scorekit annealed Langevin sampling ≤ 1.05× the hand-written loop.
 
-Run ``python benchmarks/engine_overhead.py`` (about 1–2 minutes on 2 idle cores); ``--help`` for
+Run ``python benchmarks/engine_overhead.py`` (1–2.5 minutes on 2 cores, depending on load); ``--help`` for
 options. Writes ``benchmarks/results/engine_overhead.json``.
 """
 
@@ -133,7 +133,7 @@ class HandLoop:
         tc = self.config.train
         model = self.new_model()
         params = list(model.parameters())
-        optimizer = torch.optim.Adam(params, lr=tc.lr)
+        optimizer = torch.optim.Adam(params, lr=tc.lr, fused=True)
         ema = [p.detach().clone() for p in params]
         generator = torch.Generator().manual_seed(tc.seed)
         data, sigmas, n, batch = self.train, self.sigmas, self.train.shape[0], tc.batch_size

