@@ -7,7 +7,8 @@ What it measures
        ``Run``), against a hand-written loop doing the same work on a fresh NCSNMLP of the same
        config and seed, the same training tensor and the same generator draws: ``torch.randint``
        batch indices, σ uniform over the same levels, x̃ = x + σε, loss = mean ½‖σ·s(x̃, σ) + ε‖²,
-       Adam (fused, as the engine uses) with the same lr, the cosine lr set every step, EMA via ``torch._foreach_lerp_``.
+       Adam (fused, as the engine uses) with the same lr, the cosine lr set every step, EMA via
+       ``torch._foreach_lerp_``.
        A second baseline, the *bare* loop, drops the EMA and the lr schedule (labelled as such).
        The scorekit figure is reported twice: with the one checkpoint ``Trainer.run`` writes at its
        final step included, and with the time spent inside ``Trainer.save`` subtracted (the limit
