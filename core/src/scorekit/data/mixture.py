@@ -152,11 +152,16 @@ class GaussianMixture:
         return counts.to(x.dtype) / x.shape[0]
 
 
-def eight_gaussians(radius: float = 4.0, std: float = 0.3) -> GaussianMixture:
-    """Eight equally weighted 2-D Gaussians with means radius·(cos 2πk/8, sin 2πk/8)."""
-    angles = 2 * math.pi * torch.arange(8, dtype=torch.float64) / 8
+def radial_mixture(num_modes: int, radius: float, std: float) -> GaussianMixture:
+    """``num_modes`` equally weighted 2-D Gaussians with means radius·(cos 2πk/K, sin 2πk/K)."""
+    angles = 2 * math.pi * torch.arange(num_modes, dtype=torch.float64) / num_modes
     means = radius * torch.stack([angles.cos(), angles.sin()], dim=1)
     return GaussianMixture(means, std)
+
+
+def eight_gaussians(radius: float = 4.0, std: float = 0.3) -> GaussianMixture:
+    """Eight equally weighted 2-D Gaussians on a circle: the ``eight_gaussians`` data set."""
+    return radial_mixture(8, radius, std)
 
 
 def standard_normal(dim: int) -> GaussianMixture:

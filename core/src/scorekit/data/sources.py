@@ -10,7 +10,7 @@ import attrs
 import torch
 
 from scorekit.builtins import configs
-from scorekit.data import toy
+from scorekit.data import mixture, toy
 from scorekit.data.arrays import load_array, split
 from scorekit.data.mixture import GaussianMixture
 from scorekit.data.standardize import Standardizer
@@ -21,7 +21,6 @@ __all__ = [
     "DataSource",
     "array_file",
     "checkerboard",
-    "eight_gaussians_mixture",
     "gaussian_mixture",
     "prepare",
     "radial_mixture",
@@ -80,14 +79,7 @@ def _mixture_source(config: Any, mixture: GaussianMixture) -> DataSource:
 
 
 def radial_mixture(config: configs.RadialMixtureConfig) -> DataSource:
-    angles = torch.arange(config.num_modes, dtype=torch.float64) * (2 * torch.pi / config.num_modes)
-    means = config.radius * torch.stack([angles.cos(), angles.sin()], dim=1)
-    return _mixture_source(config, GaussianMixture(means, config.std))
-
-
-def eight_gaussians_mixture() -> GaussianMixture:
-    """The ``eight_gaussians`` density with its defaults (radius 4, std 0.3)."""
-    return radial_mixture(configs.RadialMixtureConfig()).density  # type: ignore[return-value]
+    return _mixture_source(config, mixture.radial_mixture(config.num_modes, config.radius, config.std))
 
 
 def gaussian_mixture(config: configs.GaussianMixtureConfig) -> DataSource:
@@ -95,7 +87,7 @@ def gaussian_mixture(config: configs.GaussianMixtureConfig) -> DataSource:
 
 
 def standard_normal(config: configs.StandardNormalConfig) -> DataSource:
-    return _mixture_source(config, GaussianMixture(torch.zeros(1, config.dim), 1.0))
+    return _mixture_source(config, mixture.standard_normal(config.dim))
 
 
 def _toy(sampler: Callable[..., torch.Tensor]) -> Callable[[configs.ToyDataConfig], DataSource]:
