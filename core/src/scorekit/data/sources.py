@@ -74,8 +74,8 @@ def _synthetic(config: Any, draw: Callable[[int, torch.Generator], torch.Tensor]
     return DataSource(load, config.standardize, density)
 
 
-def _mixture_source(config: Any, mixture: GaussianMixture) -> DataSource:
-    return _synthetic(config, lambda n, g: mixture.sample(n, generator=g), mixture)
+def _mixture_source(config: Any, density: GaussianMixture) -> DataSource:
+    return _synthetic(config, lambda n, g: density.sample(n, generator=g), density)
 
 
 def radial_mixture(config: configs.RadialMixtureConfig) -> DataSource:
