@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime
 import json
 import sys
+import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
 
@@ -163,8 +164,16 @@ def train(source: str | None, run_dir: Path | None, overrides: tuple[str, ...], 
     from scorekit.plotting import plot_samples
 
     run = Run(resolved, _registry(), run_dir)
+    started = time.perf_counter()
     trainer = run.train(resume=resume)
-    click.echo(f"trained {trainer.step} steps; run directory: {run_dir}")
+    if not trainer.world.is_main:
+        trainer.world.shutdown()
+        return
+    skipped = f", skipped {trainer.skipped} non-finite steps" if trainer.skipped else ""
+    click.echo(
+        f"trained {trainer.step} steps in {time.perf_counter() - started:.1f} s{skipped}; run directory: {run_dir}"
+    )
+    trainer.world.shutdown()
     if run.sampler is not None:
         samples = run.sample(resolved.sample.num)
         reference = run.data.standardizer.inverse(run.data.heldout[: resolved.sample.num])

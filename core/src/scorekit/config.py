@@ -72,6 +72,14 @@ class TrainConfig:
     checkpoint_every: int = attrs.field(default=1000, validator=at_least(1))
     keep_checkpoints: int = attrs.field(default=3, validator=at_least(1))
     progress: bool = True
+    #: "fp32", "bf16" (autocast; CPU or a GPU with bf16) or "fp16" (autocast + gradient scaler; CUDA).
+    precision: str = attrs.field(default="fp32", validator=one_of("fp32", "bf16", "fp16"))
+    #: Compile the model's forward pass with torch.compile (slower start, faster steps on GPUs).
+    compile: bool = False
+    #: On a NaN/Inf loss or gradient: "stop" (the default; the last good checkpoint is kept) or
+    #: "skip" the step and count it, stopping after ``max_skipped_steps`` skips.
+    nonfinite: str = attrs.field(default="stop", validator=one_of("stop", "skip"))
+    max_skipped_steps: int = attrs.field(default=100, validator=at_least(0))
 
 
 @attrs.frozen

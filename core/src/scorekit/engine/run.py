@@ -18,6 +18,7 @@ from scorekit.data.sources import DataBundle, DataSource, prepare
 from scorekit.data.standardize import Standardizer
 from scorekit.engine.checkpoint import Checkpoint, latest_checkpoint, read_checkpoint
 from scorekit.engine.device import resolve_device
+from scorekit.engine.distributed import init_world
 from scorekit.engine.ema import EMA
 from scorekit.engine.metrics import MetricsWriter
 from scorekit.engine.sampling import sample_in_chunks
@@ -78,6 +79,10 @@ class Run:
 
     # -- training -------------------------------------------------------------------------
     def train(self, *, resume: bool = False) -> Trainer:
+        """Train (or resume) in this run directory; under torchrun, as one rank of DDP."""
+        world = init_world(self.device)
+        if world.distributed and self.device.type == "cuda":
+            self.device = torch.device("cuda", world.local_rank)
         checkpoint_dir = self.run_dir / CHECKPOINTS
         existing = latest_checkpoint(checkpoint_dir)
         if existing is not None and not resume:
@@ -87,9 +92,10 @@ class Run:
         if resume and existing is None:
             raise UserError(f"--resume: {self.run_dir} holds no checkpoint to resume from")
         data = self.data
-        self.run_dir.mkdir(parents=True, exist_ok=True)
-        write_toml_file(self.config, self.run_dir / CONFIG_FILE)
-        metrics = MetricsWriter(self.run_dir / METRICS_FILE)
+        metrics = MetricsWriter(self.run_dir / METRICS_FILE, enabled=world.is_main)
+        if world.is_main:
+            self.run_dir.mkdir(parents=True, exist_ok=True)
+            write_toml_file(self.config, self.run_dir / CONFIG_FILE)
         trainer = Trainer(
             self.new_model(data.event_shape),
             self.loss,
@@ -104,6 +110,7 @@ class Run:
                 "standardizer": data.standardizer.to_dict(),
                 "config": dump_config(self.config),
             },
+            world=world,
         )
         if existing is not None:
             trainer.load_state(read_checkpoint(existing))

@@ -16,12 +16,17 @@ from tqdm import tqdm
 
 from scorekit.config import TrainConfig
 from scorekit.engine.checkpoint import Checkpoint, write_checkpoint
+from scorekit.engine.distributed import World
 from scorekit.engine.ema import EMA
 from scorekit.engine.metrics import MetricsWriter
-from scorekit.errors import ScorekitError
+from scorekit.engine.precision import autocast, check_compile, check_precision, grad_scaler
+from scorekit.errors import CheckpointError, ConfigError, ScorekitError
 from scorekit.interfaces import Loss, NoiseSchedule, ScoreModel
 
 __all__ = ["NonFiniteLossError", "Trainer", "adam_implementation", "learning_rate"]
+
+#: Rank r draws from a generator seeded with seed + RANK_SEED_STRIDE·r, so ranks see distinct noise.
+RANK_SEED_STRIDE = 1_000_003
 
 
 class NonFiniteLossError(ScorekitError):
@@ -46,9 +51,11 @@ def learning_rate(config: TrainConfig, step: int) -> float:
 class Trainer:
     """Minimizes a Loss over a ScoreModel on a fixed training tensor.
 
-    Owns the optimizer (Adam), the EMA, gradient clipping, the learning-rate schedule, seeded
-    randomness (one generator draws batch indices and the loss's noise), metrics, checkpoints and
-    the progress bar. ``state_tensors``/``load_state`` give everything a resume needs.
+    Owns the optimizer (Adam), the EMA, gradient clipping, the learning-rate schedule, the
+    precision policy, seeded randomness (one generator per rank draws batch indices and the loss's
+    noise), metrics, checkpoints and the progress bar. Under torchrun the model is wrapped in
+    DistributedDataParallel: each rank trains on its shard of the data with ``batch_size /
+    world_size`` samples, so the global batch is ``batch_size``; only rank 0 writes.
     """
 
     def __init__(
@@ -63,80 +70,152 @@ class Trainer:
         checkpoint_dir: Path,
         metrics: MetricsWriter,
         checkpoint_meta: Callable[[], dict[str, Any]] = dict,
+        world: World | None = None,
     ) -> None:
+        self.world = world = world or World()
+        check_precision(config.precision, device)
+        if config.compile:
+            check_compile(device)
+        if config.batch_size % world.world_size:
+            raise ConfigError(
+                f"batch_size {config.batch_size} is not divisible by the {world.world_size} processes "
+                "@ $.train.batch_size"
+            )
         self.model = model
         self.loss = loss
         self.schedule = schedule
-        self.train = train.to(device)
+        self.train = train[world.rank :: world.world_size].to(device)
+        self.batch_size = config.batch_size // world.world_size
         self.config = config
         self.device = device
         self.checkpoint_dir = checkpoint_dir
         self.metrics = metrics
         self.checkpoint_meta = checkpoint_meta
+        self.forward_model: torch.nn.Module = model
+        if world.distributed:
+            from torch.nn.parallel import DistributedDataParallel
+
+            device_ids = [device.index] if device.type == "cuda" else None
+            self.forward_model = DistributedDataParallel(model, device_ids=device_ids)
+        if config.compile:
+            self.forward_model = torch.compile(self.forward_model)  # type: ignore[assignment]
+        self.parameters = [p for p in model.parameters() if p.requires_grad]
         self.optimizer = torch.optim.Adam(
-            model.parameters(), lr=config.lr, weight_decay=config.weight_decay, **adam_implementation(device)
+            self.parameters, lr=config.lr, weight_decay=config.weight_decay, **adam_implementation(device)
         )
+        self.scaler = grad_scaler(config.precision, device)
         self.ema = EMA(model, config.ema_decay) if config.ema_decay > 0 else None
-        self.generator = torch.Generator(device=device).manual_seed(config.seed)
+        self.generator = torch.Generator(device=device).manual_seed(config.seed + RANK_SEED_STRIDE * world.rank)
         self.step = 0
+        self.skipped = 0
 
     def run(self) -> None:
         config = self.config
         n = self.train.shape[0]
-        batch_size = config.batch_size
         progress = tqdm(
             total=config.steps,
             initial=self.step,
-            disable=not (config.progress and sys.stderr.isatty()),
+            disable=not (config.progress and self.world.is_main and sys.stderr.isatty()),
             desc="train",
             dynamic_ncols=True,
         )
         window_loss = torch.zeros((), device=self.device)
-        window_start, window_steps = time.perf_counter(), 0
+        window_start, window_steps, window_skipped = time.perf_counter(), 0, 0
         self.model.train()
         while self.step < config.steps:
             lr = learning_rate(config, self.step)
             for group in self.optimizer.param_groups:
                 group["lr"] = lr
-            index = torch.randint(n, (batch_size,), generator=self.generator, device=self.device)
-            value = self.loss(self.model, self.train[index], schedule=self.schedule, generator=self.generator)
-            self.optimizer.zero_grad(set_to_none=True)
-            value.backward()
-            grad_norm = None
-            if config.grad_clip > 0:
-                grad_norm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), config.grad_clip)
-            if not torch.isfinite(value) or (grad_norm is not None and not torch.isfinite(grad_norm)):
-                what = "loss" if not torch.isfinite(value) else "gradient norm"
-                raise NonFiniteLossError(
-                    f"non-finite {what} at step {self.step + 1} in loss {type(self.loss).__name__} "
-                    f"(value {value.item()}); the last good checkpoint in {self.checkpoint_dir} is intact. "
-                    "Lower train.lr, set train.grad_clip, or check the data for extreme values."
+            index = torch.randint(n, (self.batch_size,), generator=self.generator, device=self.device)
+            with autocast(config.precision, self.device):
+                value = self.loss(
+                    self.forward_model,  # type: ignore[arg-type]
+                    self.train[index],
+                    schedule=self.schedule,
+                    generator=self.generator,
                 )
-            self.optimizer.step()
-            if self.ema is not None:
-                self.ema.update()
+            self.optimizer.zero_grad(set_to_none=True)
+            if self.scaler is not None:
+                self.scaler.scale(value).backward()
+                self.scaler.unscale_(self.optimizer)
+            else:
+                value.backward()
+            problem = self._nonfinite(value)
             self.step += 1
-            window_loss += value.detach()
-            window_steps += 1
+            if problem is not None:
+                self._handle_nonfinite(problem, value)
+                window_skipped += 1
+            else:
+                if self.scaler is not None:
+                    self.scaler.step(self.optimizer)
+                    self.scaler.update()
+                else:
+                    self.optimizer.step()
+                if self.ema is not None:
+                    self.ema.update()
+                window_loss += value.detach().float()
+                window_steps += 1
             if self.step % config.log_every == 0 or self.step == config.steps:
                 elapsed = time.perf_counter() - window_start
+                mean_loss = self.world.mean(window_loss / max(window_steps, 1)).item()
                 record = {
                     "step": self.step,
-                    "loss": window_loss.item() / window_steps,
+                    "loss": mean_loss,
                     "lr": lr,
-                    "steps_per_second": window_steps / elapsed if elapsed > 0 else None,
+                    "steps_per_second": (window_steps + window_skipped) / elapsed if elapsed > 0 else None,
                 }
-                self.metrics.write(record)
-                progress.set_postfix(loss=f"{record['loss']:.4g}")
-                progress.update(window_steps)
+                if self.skipped:
+                    record["skipped_steps"] = self.skipped
+                if self.world.is_main:
+                    self.metrics.write(record)
+                progress.set_postfix(loss=f"{mean_loss:.4g}")
+                progress.update(window_steps + window_skipped)
                 window_loss.zero_()
-                window_start, window_steps = time.perf_counter(), 0
+                window_start, window_steps, window_skipped = time.perf_counter(), 0, 0
             if self.step % config.checkpoint_every == 0 or self.step == config.steps:
                 self.save()
         progress.close()
 
-    def save(self) -> Path:
+    def _nonfinite(self, value: torch.Tensor) -> str | None:
+        """What is NaN/Inf this step ("loss" or "gradient norm"), or None; the same on every rank."""
+        clip = self.config.grad_clip
+        grad_norm = None
+        if clip > 0 or (self.world.distributed and self.scaler is None):
+            # After DDP's all-reduce the gradients, hence their norm, agree across ranks, so every
+            # rank takes the same decision without another collective.
+            grad_norm = torch.nn.utils.clip_grad_norm_(self.parameters, clip if clip > 0 else math.inf)
+        if self.scaler is not None:
+            # fp16: overflowing gradients are the scaler's business (it skips the step and lowers
+            # the scale); only a non-finite loss is ours, agreed on across ranks.
+            bad = torch.logical_not(torch.isfinite(value.detach())).float()
+            return "loss" if self.world.mean(bad).item() > 0 else None
+        if grad_norm is not None and not torch.isfinite(grad_norm):
+            return "loss" if not torch.isfinite(value) else "gradient norm"
+        if grad_norm is None and not torch.isfinite(value):
+            return "loss"
+        return None
+
+    def _handle_nonfinite(self, what: str, value: torch.Tensor) -> None:
+        self.optimizer.zero_grad(set_to_none=True)
+        where = f"non-finite {what} at step {self.step} in loss {type(self.loss).__name__} (value {value.item()})"
+        if self.config.nonfinite == "skip" and self.skipped < self.config.max_skipped_steps:
+            self.skipped += 1
+            return
+        hint = (
+            f"skipped {self.skipped} such steps already (train.max_skipped_steps = {self.config.max_skipped_steps})"
+            if self.config.nonfinite == "skip"
+            else "set train.nonfinite = 'skip' to skip such steps"
+        )
+        raise NonFiniteLossError(
+            f"{where}; the last good checkpoint in {self.checkpoint_dir} is intact. "
+            f"Lower train.lr, set train.grad_clip, check the data for extreme values, or {hint}."
+        )
+
+    def save(self) -> Path | None:
+        """Write a checkpoint (rank 0); every rank must call it, since RNG states are gathered."""
         tensors, meta = self.state()
+        if not self.world.is_main:
+            return None
         meta.update(self.checkpoint_meta())
         return write_checkpoint(self.checkpoint_dir, self.step, tensors, meta, keep=self.config.keep_checkpoints)
 
@@ -148,29 +227,42 @@ class Trainer:
         for index, state in optimizer_state["state"].items():
             for key, value in state.items():
                 tensors[f"optimizer/{index}/{key}"] = torch.as_tensor(value)
-        tensors["rng/train"] = self.generator.get_state()
+        for rank, state in enumerate(self.world.all_gather_objects(self.generator.get_state().cpu())):
+            tensors[f"rng/train/{rank}"] = state
         tensors["rng/torch"] = torch.get_rng_state()
         meta = {
+            "world_size": self.world.world_size,
+            "skipped_steps": self.skipped,
             "optimizer_groups": optimizer_state["param_groups"],
+            "grad_scaler": self.scaler.state_dict() if self.scaler is not None else None,
             "python_random": _python_random_state(),
             "numpy_random": _numpy_random_state(),
         }
         return tensors, meta
 
     def load_state(self, checkpoint: Checkpoint) -> None:
+        saved_world = checkpoint.meta.get("world_size", 1)
+        if saved_world != self.world.world_size:
+            raise CheckpointError(
+                f"the checkpoint at step {checkpoint.step} was written by {saved_world} process(es); "
+                f"resume it with the same number (this run has {self.world.world_size})"
+            )
         self.model.load_state_dict(checkpoint.group("model"))
         if self.ema is not None:
             self.ema.load_state_dict(checkpoint.group("ema"))
         state: dict[int, dict[str, torch.Tensor]] = {}
         for name, value in checkpoint.group("optimizer").items():
             index, _, key = name.partition("/")
-            state.setdefault(int(index), {})[key] = value.to(self.device) if key != "step" else value
+            state.setdefault(int(index), {})[key] = value if key == "step" else value.to(self.device)
         self.optimizer.load_state_dict({"state": state, "param_groups": checkpoint.meta["optimizer_groups"]})
-        self.generator.set_state(checkpoint.tensors["rng/train"])
+        if self.scaler is not None and checkpoint.meta.get("grad_scaler"):
+            self.scaler.load_state_dict(checkpoint.meta["grad_scaler"])
+        self.generator.set_state(checkpoint.tensors[f"rng/train/{self.world.rank}"])
         torch.set_rng_state(checkpoint.tensors["rng/torch"])
         random.setstate(_as_python_state(checkpoint.meta["python_random"]))
         np.random.set_state(_as_numpy_state(checkpoint.meta["numpy_random"]))
         self.step = checkpoint.step
+        self.skipped = int(checkpoint.meta.get("skipped_steps", 0))
 
 
 def _python_random_state() -> list[Any]:
