@@ -133,16 +133,26 @@ def config(source: str | None, overrides: tuple[str, ...]) -> None:
 @click.option("--run-dir", type=click.Path(path_type=Path), help="Where to write the run (default: runs/NAME-TIME).")
 @click.option("--set", "overrides", multiple=True, metavar="PATH=VALUE", help=SET_HELP)
 @click.option("--resume", is_flag=True, help="Continue the run in --run-dir from its latest checkpoint.")
-def train(source: str | None, run_dir: Path | None, overrides: tuple[str, ...], resume: bool) -> None:
+@click.option(
+    "--nproc",
+    type=click.IntRange(min=1),
+    default=1,
+    help="Train with N processes on this machine through torchrun (DDP: gloo on CPU, nccl on CUDA).",
+)
+def train(source: str | None, run_dir: Path | None, overrides: tuple[str, ...], resume: bool, nproc: int) -> None:
     """Train a model; with no argument, the default preset (NCSN on eight_gaussians).
 
     The run directory receives the resolved config.toml, checkpoints/, metrics.jsonl and
-    samples.png.
+    samples.png. For several machines, start `torchrun ... -m scorekit train ...` on each
+    (docs/user-guide.md).
     """
     from scorekit.config import read_toml_file
 
     if resume and run_dir is None:
         raise UserError("--resume needs --run-dir pointing at the run to continue")
+    if nproc > 1:
+        _launch_torchrun(nproc, source, run_dir, overrides, resume)
+        return
     if resume and source is None and not overrides:
         from scorekit.engine.run import CONFIG_FILE
 
@@ -179,6 +189,37 @@ def train(source: str | None, run_dir: Path | None, overrides: tuple[str, ...], 
         reference = run.data.standardizer.inverse(run.data.heldout[: resolved.sample.num])
         plot_samples(samples, run_dir / SAMPLES_PICTURE, reference=reference, title=_describe(resolved, trainer.step))
         click.echo(f"samples: {run_dir / SAMPLES_PICTURE}")
+
+
+def _launch_torchrun(
+    nproc: int, source: str | None, run_dir: Path | None, overrides: tuple[str, ...], resume: bool
+) -> None:
+    """Re-run this command under torchrun with ``nproc`` local processes; exit with its status."""
+    import os
+    import subprocess
+
+    if "WORLD_SIZE" in os.environ:
+        raise UserError("--nproc cannot be used inside torchrun; torchrun already chose the processes")
+    _resolve(source, overrides)  # report config mistakes once, here, rather than from every rank
+    if run_dir is None:
+        label = Path(source).stem if source else DEFAULT_PRESET
+        run_dir = Path("runs") / f"{label}-{datetime.datetime.now().strftime('%Y%m%d-%H%M%S')}"
+    args = [*([source] if source else []), "--run-dir", str(run_dir), *(f"--set={o}" for o in overrides)]
+    command = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--standalone",
+        f"--nproc_per_node={nproc}",
+        "-m",
+        "scorekit",
+        "train",
+        *args,
+        *(["--resume"] if resume else []),
+    ]
+    code = subprocess.call(command)
+    if code:
+        _fail(f"torchrun exited with status {code}", 1)
 
 
 def _describe(config: RunConfig, steps: int) -> str:
