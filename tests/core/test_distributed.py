@@ -50,7 +50,8 @@ def test_two_processes_match_one_with_the_same_global_batch(config: Path, tmp_pa
 
 
 def test_distributed_resume_is_exact(config: Path, tmp_path: Path) -> None:
-    assert _scorekit("train", config, "--run-dir", tmp_path / "full", "--nproc", "2").returncode == 0
+    full = _scorekit("train", config, "--run-dir", tmp_path / "full", "--nproc", "2")
+    assert full.returncode == 0, full.stderr
     part = _scorekit("train", config, "--run-dir", tmp_path / "part", "--nproc", "2", "--set", "train.steps=300")
     assert part.returncode == 0, part.stderr
     resumed = _scorekit("train", config, "--run-dir", tmp_path / "part", "--nproc", "2", "--resume")

@@ -177,13 +177,13 @@ def train(source: str | None, run_dir: Path | None, overrides: tuple[str, ...], 
     started = time.perf_counter()
     trainer = run.train(resume=resume)
     if not trainer.world.is_main:
-        trainer.world.shutdown()
+        trainer.close()
         return
     skipped = f", skipped {trainer.skipped} non-finite steps" if trainer.skipped else ""
     click.echo(
         f"trained {trainer.step} steps in {time.perf_counter() - started:.1f} s{skipped}; run directory: {run_dir}"
     )
-    trainer.world.shutdown()
+    trainer.close()
     if run.sampler is not None:
         samples = run.sample(resolved.sample.num)
         reference = run.data.standardizer.inverse(run.data.heldout[: resolved.sample.num])

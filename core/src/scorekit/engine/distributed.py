@@ -55,6 +55,9 @@ class World:
 
     def shutdown(self) -> None:
         if self.distributed and dist.is_initialized():
+            # Every rank reaches this point before any tears its connections down; without the
+            # barrier gloo could abort a rank whose peer had already destroyed the group.
+            dist.barrier()
             dist.destroy_process_group()
 
 

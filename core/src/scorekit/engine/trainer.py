@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import math
 import random
 import sys
@@ -180,6 +181,13 @@ class Trainer:
             if self.step % config.checkpoint_every == 0 or self.step == config.steps:
                 self.save()
         progress.close()
+
+    def close(self) -> None:
+        """Leave the process group; the DDP wrapper goes first, since it holds the group's threads."""
+        if self.world.distributed:
+            self.forward_model = self.model
+            gc.collect()
+        self.world.shutdown()
 
     def _nonfinite(self, value: torch.Tensor) -> str | None:
         """What is NaN/Inf this step ("loss" or "gradient norm"), or None; the same on every rank."""
