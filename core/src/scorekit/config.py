@@ -21,6 +21,7 @@ import attrs
 import cattrs
 import tomli_w
 
+from scorekit._registry import ComponentEntry
 from scorekit.errors import ConfigError
 from scorekit.validators import FieldError, at_least, in_range, one_of, positive
 
@@ -36,6 +37,7 @@ __all__ = [
     "apply_overrides",
     "dump_config",
     "load_config",
+    "nested_component",
     "parse_toml",
     "structure_component",
 ]
@@ -103,10 +105,48 @@ class EvalConfig:
 
 @attrs.frozen
 class Component:
-    """A component section: the registered ``kind`` and an instance of its config class."""
+    """A component section: the registered ``kind`` and an instance of its config class.
+
+    Once structured against a registry, ``build()`` constructs the component; plugins use this for
+    components nested in their own config (see :func:`nested_component`).
+    """
 
     kind: str
     config: Any
+    entry: ComponentEntry | None = attrs.field(default=None, eq=False, repr=False)
+
+    def build(self) -> Any:
+        if self.entry is None:
+            raise RuntimeError(f"component {self.kind!r} was not structured against a registry")
+        built = self.entry.build(self.config)
+        interface = _interface(self.entry.kind)
+        if interface is not None and not isinstance(built, interface):
+            raise ConfigError(
+                f"{self.entry.kind} {self.kind!r} built a {type(built).__name__}, not a {interface.__name__}"
+            )
+        return built
+
+
+def nested_component(kind: str, default: str, **options: Any) -> Any:
+    """An attrs field holding another registered component of registry ``kind``, chosen by name.
+
+    In TOML it is a sub-table, ``[loss.estimator]`` with ``kind = "hutchinson"`` and the chosen
+    component's options; it is validated against the registry like a section, with paths such as
+    ``@ $.loss.estimator.probes``. The component is looked up by interface, so a plugin never
+    imports another plugin. Build it with ``config.estimator.build()``.
+
+    Example::
+
+        @attrs.frozen(kw_only=True)
+        class SSMConfig:
+            estimator: Component = nested_component("trace_estimator", "hutchinson", probes=1)
+    """
+    table = {"kind": default, **options}
+    return attrs.field(factory=lambda: Component(default, dict(table)), metadata={_NESTED: kind, _DEFAULT: table})
+
+
+_NESTED = "scorekit_component_kind"
+_DEFAULT = "scorekit_component_default"
 
 
 @attrs.frozen
@@ -124,13 +164,39 @@ class RunConfig:
 PLAIN_SECTIONS: dict[str, type] = {"train": TrainConfig, "sample": SampleConfig, "eval": EvalConfig}
 
 _converter = cattrs.Converter(forbid_extra_keys=True)
+# A nested component arrives as a raw table; _resolve_nested validates it against the registry.
+_converter.register_structure_hook(
+    Component,
+    lambda data, _: Component(str(data.get("kind", "")), data) if isinstance(data, dict) else Component("", data),
+)
+_converter.register_unstructure_hook(
+    Component,
+    lambda c: (
+        {"kind": c.kind, **_drop_none(c.config if isinstance(c.config, dict) else _converter.unstructure(c.config))}
+        if c.config is not None
+        else {"kind": c.kind}
+    ),
+)
 
 
-def _structure(data: Any, cls: type, path: str) -> Any:
+def _interface(kind: str) -> type | None:
+    from scorekit import interfaces
+
+    return {
+        "model": interfaces.ScoreModel,
+        "schedule": interfaces.NoiseSchedule,
+        "loss": interfaces.Loss,
+        "sampler": interfaces.Sampler,
+        "solver": interfaces.Solver,
+        "trace_estimator": interfaces.TraceEstimator,
+    }.get(kind)
+
+
+def _structure(data: Any, cls: type, path: str, registry: Registry | None = None) -> Any:
     if not isinstance(data, dict):
         raise ConfigError(f"expected a table, got {type(data).__name__} @ {path}")
     try:
-        return _converter.structure(data, cls)
+        instance = _converter.structure(data, cls)
     except FieldError as exc:
         raise ConfigError(f"{exc.message} @ {path}.{exc.field}") from None
     except cattrs.BaseValidationError as exc:
@@ -141,6 +207,30 @@ def _structure(data: Any, cls: type, path: str) -> Any:
         raise ConfigError("; ".join(messages)) from None
     except (TypeError, ValueError) as exc:
         raise ConfigError(f"{exc} @ {path}") from None
+    return _resolve_nested(instance, path, registry) if registry is not None else instance
+
+
+def _resolve_nested(instance: Any, path: str, registry: Registry) -> Any:
+    """Structure every nested component field of ``instance`` against the registry."""
+    if not attrs.has(type(instance)):
+        return instance
+    changes = {}
+    for field in attrs.fields(type(instance)):
+        kind = field.metadata.get(_NESTED)
+        if kind is None:
+            continue
+        value = getattr(instance, field.name)
+        raw = value.config if isinstance(value, Component) else value
+        if attrs.has(type(raw)):
+            raw = {"kind": value.kind, **_converter.unstructure(raw)}
+        if isinstance(raw, dict):
+            # A table without 'kind' adjusts the default component; the default's options apply
+            # unless another kind is chosen.
+            default = field.metadata[_DEFAULT]
+            chosen = raw.get("kind", default["kind"])
+            raw = {**(default if chosen == default["kind"] else {}), **raw, "kind": chosen}
+        changes[field.name] = _structure_kind(raw, kind, f"{path}.{field.name}", registry)
+    return attrs.evolve(instance, **changes) if changes else instance
 
 
 def _leaves(exc: BaseException) -> list[BaseException]:
@@ -151,8 +241,10 @@ def _leaves(exc: BaseException) -> list[BaseException]:
 
 def structure_component(data: Any, section: str, registry: Registry) -> Component:
     """Structure one component section: look its kind up, then build the kind's config class."""
-    kind_name, _ = COMPONENT_SECTIONS[section]
-    path = f"$.{section}"
+    return _structure_kind(data, COMPONENT_SECTIONS[section][0], f"$.{section}", registry)
+
+
+def _structure_kind(data: Any, kind_name: str, path: str, registry: Registry) -> Component:
     if not isinstance(data, dict):
         raise ConfigError(f"expected a table with a 'kind' key, got {type(data).__name__} @ {path}")
     fields = dict(data)
@@ -166,7 +258,7 @@ def structure_component(data: Any, section: str, registry: Registry) -> Componen
         entry = registry.get(kind_name, kind)
     except ConfigError as exc:
         raise ConfigError(f"{exc} @ {path}.kind") from None
-    return Component(kind, _structure(fields, entry.config, path))
+    return Component(kind, _structure(fields, entry.config, path, registry), entry)
 
 
 def load_config(raw: dict[str, Any], registry: Registry) -> RunConfig:
@@ -181,7 +273,7 @@ def load_config(raw: dict[str, Any], registry: Registry) -> RunConfig:
         elif required:
             raise ConfigError(f"missing section [{section}] @ $.{section}")
     for section, cls in PLAIN_SECTIONS.items():
-        values[section] = _structure(raw.get(section, {}), cls, f"$.{section}")
+        values[section] = _structure(raw.get(section, {}), cls, f"$.{section}", registry)
     return RunConfig(**values)
 
 
@@ -193,7 +285,7 @@ def dump_config(config: RunConfig) -> dict[str, Any]:
         if value is None:
             continue
         if isinstance(value, Component):
-            out[section] = {"kind": value.kind, **_drop_none(_converter.unstructure(value.config))}
+            out[section] = _converter.unstructure(value, Component)
         else:
             out[section] = _drop_none(_converter.unstructure(value))
     return out
