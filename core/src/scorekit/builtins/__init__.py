@@ -60,6 +60,13 @@ def scorekit_register_components(register: Any) -> None:
         config=configs.NCSNMLPConfig,
         summary="noise-conditional MLP, continuous in σ, output scaled by 1/σ",
     )
+    register(
+        "model",
+        "score_mlp",
+        factory="scorekit.nets.score_mlp:ScoreMLP",
+        config=configs.ScoreMLPConfig,
+        summary="unconditional MLP for the clean data's score (ISM, SSM)",
+    )
 
 
 @hookimpl

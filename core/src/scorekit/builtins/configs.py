@@ -13,6 +13,7 @@ __all__ = [
     "GaussianMixtureConfig",
     "NCSNMLPConfig",
     "RadialMixtureConfig",
+    "ScoreMLPConfig",
     "StandardNormalConfig",
     "ToyDataConfig",
 ]
@@ -100,3 +101,13 @@ class NCSNMLPConfig:
     #: Number of random Fourier features of log σ.
     embedding_dim: int = attrs.field(default=32, validator=at_least(2))
     activation: str = attrs.field(default="silu", validator=one_of("silu", "relu", "softplus", "gelu"))
+
+
+@attrs.frozen(kw_only=True)
+class ScoreMLPConfig:
+    """An MLP s(x) for the score of the clean data (σ = 0): implicit and sliced score matching."""
+
+    hidden: int = attrs.field(default=128, validator=at_least(1))
+    layers: int = attrs.field(default=3, validator=at_least(1))
+    #: Smooth activations keep ∇ₓs (the Hessian of log p) informative for ISM/SSM.
+    activation: str = attrs.field(default="softplus", validator=one_of("silu", "relu", "softplus", "gelu", "tanh"))

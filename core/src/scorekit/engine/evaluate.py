@@ -18,7 +18,8 @@ def evaluate(run: Run) -> dict[str, Any]:
     - ``mmd``: unbiased squared MMD between samples and held-out data, in data space;
     - where the data set's density is known: ``mode_weights`` of the samples and their largest
       deviation from the true weights, and for each trained σ the relative Fisher divergence
-      E‖s_θ(x̃, σ) − ∇log p_σ(x̃)‖² / E‖∇log p_σ(x̃)‖² over x̃ = x + σε, x held out.
+      E‖s_θ(x̃, σ) − ∇log p_σ(x̃)‖² / E‖∇log p_σ(x̃)‖² over x̃ = x + σε, x held out; a run
+      without a schedule (a σ = 0 objective) is measured at σ = 0.
     """
     config = run.config.eval
     data = run.data
@@ -40,17 +41,19 @@ def evaluate(run: Run) -> dict[str, Any]:
         result["mode_weights"] = [float(w) for w in weights]
         result["mode_weight_max_error"] = mode_weight_error(weights, true_weights)
     schedule = run.schedule
-    if schedule is not None and schedule.sigma_conditioned:
-        result["fisher"] = _fisher_per_sigma(run, generator)
+    if schedule is None:
+        # σ = 0 objectives (implicit, sliced score matching) learn the clean data's score.
+        result["fisher"] = _fisher_per_sigma(run, [0.0], generator)
+    elif schedule.sigma_conditioned:
+        result["fisher"] = _fisher_per_sigma(run, schedule.levels().tolist(), generator)
     return result
 
 
-def _fisher_per_sigma(run: Run, generator: torch.Generator) -> list[dict[str, float]]:
+def _fisher_per_sigma(run: Run, sigmas: list[float], generator: torch.Generator) -> list[dict[str, float]]:
     model, standardizer = run.trained_model()
     x0 = run.data.heldout[: run.config.eval.num_points]
     rows = []
-    assert run.schedule is not None
-    for sigma in run.schedule.levels().tolist():
+    for sigma in sigmas:
         x = x0 + sigma * torch.randn(x0.shape, generator=generator)
         with torch.no_grad():
             predicted = model(x.to(run.device), torch.full((x.shape[0],), sigma, device=run.device)).cpu()

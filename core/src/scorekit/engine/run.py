@@ -167,16 +167,28 @@ class Run:
         return standardizer.inverse(samples)
 
     def score(self, x: torch.Tensor, sigma: float | None) -> tuple[torch.Tensor, float]:
-        """The trained score at data-space points ``x`` for data-space noise level σ; returns (score, σ)."""
-        schedule = self._sigma_schedule()
+        """The trained score at data-space points ``x`` for data-space noise level σ; returns (score, σ).
+
+        Runs without a schedule (σ = 0 objectives such as implicit or sliced score matching) have
+        only the clean data's score, σ = 0.
+        """
         model, standardizer = self.trained_model()
         if x.ndim != 2 or x.shape[1:] != model.event_shape:
             raise UserError(
                 f"input must have shape (N, {', '.join(map(str, model.event_shape))}), got {tuple(x.shape)}"
             )
-        levels = schedule.levels()
-        sigma_min = standardizer.sigma_to_data(float(levels.min()))
-        sigma_max = standardizer.sigma_to_data(float(levels.max()))
+        if self.schedule is None:
+            if sigma not in (None, 0.0):
+                raise UserError(
+                    "this run learned the clean data's score (no [schedule]): --sigma must be 0 or left out"
+                )
+            sigma_min = sigma_max = 0.0
+        elif self.schedule.sigma_conditioned:
+            levels = self.schedule.levels()
+            sigma_min = standardizer.sigma_to_data(float(levels.min()))
+            sigma_max = standardizer.sigma_to_data(float(levels.max()))
+        else:
+            raise UserError("this run's schedule does not condition the model on σ, so --sigma has no meaning here")
         if sigma is None:
             sigma = sigma_min
         if not (math.isfinite(sigma) and sigma_min * (1 - 1e-6) <= sigma <= sigma_max * (1 + 1e-6)):
@@ -185,9 +197,3 @@ class Run:
         with torch.no_grad():
             s = model(standardizer.forward(x).to(self.device), t_model)
         return standardizer.score_to_data(s.cpu()), sigma
-
-    def _sigma_schedule(self) -> NoiseSchedule:
-        schedule = self.schedule
-        if schedule is None or not getattr(schedule, "sigma_conditioned", False):
-            raise UserError("this run's schedule does not condition the model on σ, so --sigma has no meaning here")
-        return schedule

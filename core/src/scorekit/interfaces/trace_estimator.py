@@ -7,6 +7,8 @@ from collections.abc import Callable
 
 import torch
 
+from scorekit.errors import ConfigError
+
 __all__ = ["TraceEstimator"]
 
 
@@ -24,6 +26,16 @@ class TraceEstimator(ABC):
 
         fx, tr = estimator.trace(model_fn, x, create_graph=True, generator=g)
     """
+
+    def sample_probes(self, x: torch.Tensor, num: int, *, generator: torch.Generator | None = None) -> torch.Tensor:
+        """``num`` probe vectors per sample, shape (num, B, *event), with E[ε] = 0 and Cov(ε) = I.
+
+        Randomized estimators draw them from their distribution; sliced score matching uses them
+        as its projections v. Deterministic estimators have none and raise ConfigError.
+        """
+        raise ConfigError(
+            f"{type(self).__name__} draws no random probes; use a randomized estimator such as 'hutchinson'"
+        )
 
     @abstractmethod
     def trace(

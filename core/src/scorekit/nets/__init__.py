@@ -4,5 +4,6 @@ from __future__ import annotations
 
 from scorekit.nets.embeddings import FourierEmbedding
 from scorekit.nets.mlp import NCSNMLP
+from scorekit.nets.score_mlp import ScoreMLP
 
-__all__ = ["NCSNMLP", "FourierEmbedding"]
+__all__ = ["NCSNMLP", "FourierEmbedding", "ScoreMLP"]

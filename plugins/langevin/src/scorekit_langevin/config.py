@@ -15,7 +15,8 @@ class LangevinConfig:
 
     step_size: float = attrs.field(default=1e-3, validator=positive())
     num_steps: int = attrs.field(default=1000, validator=at_least(1))
-    #: Noise level the model is conditioned on; None uses the smallest level of the run's schedule.
+    #: Noise level the model is conditioned on; None uses the smallest level of the run's schedule,
+    #: or 0 (the clean data's score) when the run has none.
     sigma: float | None = attrs.field(default=None, validator=positive())
     init: str = attrs.field(default="normal", validator=one_of("normal", "uniform"))
     #: Scale of the initial draw: N(0, init_std²I), or uniform on [−init_std, init_std]^d.

@@ -54,7 +54,8 @@ class LangevinSampler(Sampler):
     """Langevin dynamics x_{k+1} = x_k + (η/2)·s(x_k) + √η·ε_k (Roberts & Tweedie 1996; lecture 13).
 
     Samples from p exactly only as η → 0 and k → ∞; with a noise-conditional model the score is
-    taken at ``sigma`` (default: the schedule's smallest σ), so the target is p_σ.
+    taken at ``sigma`` (default: the schedule's smallest σ, or 0 without a schedule), so the
+    target is p_σ.
     """
 
     needs_schedule: ClassVar[bool] = False
@@ -78,7 +79,7 @@ class LangevinSampler(Sampler):
         elif schedule is not None:
             level = float(schedule.levels()[-1])
         else:
-            raise ValueError("langevin needs sampler.sigma when the run has no [schedule]")
+            level = 0.0  # a model of the clean data's score (ISM, SSM) is evaluated at σ = 0
         x = initial_state(shape, config.init, config.init_std, generator=generator, device=device, dtype=dtype)
         t = torch.full((shape[0],), level, device=device, dtype=dtype)
         return langevin_steps(model, x, t, config.step_size, config.num_steps, generator=generator)
