@@ -17,16 +17,23 @@ from scorekit.errors import ConfigError
 from scorekit.interfaces import Sampler, ScoreModel
 
 
-def test_ema_follows_the_recursion() -> None:
+def test_ema_follows_the_recursion_with_warm_up() -> None:
     model = nn.Linear(2, 1, bias=False)
     nn.init.zeros_(model.weight)
     ema = EMA(model, decay=0.9)
     with torch.no_grad():
-        for _ in range(3):
+        for step in range(3):
             model.weight.add_(1.0)
-            ema.update()
-    # θ_ema after weights 1, 2, 3 from 0: 0.9·(0.9·(0.1·1) + 0.1·2) + 0.1·3 = 0.561
-    assert ema.params[0].flatten().tolist() == pytest.approx([0.561, 0.561])
+            ema.update(step)
+    # β_k = min(0.9, (1 + k)/(10 + k)) = 0.1, 2/11, 0.25 for weights 1, 2, 3 from θ_ema = 0:
+    first = 0.9 * 1
+    second = 2 / 11 * first + 9 / 11 * 2
+    third = 0.25 * second + 0.75 * 3
+    assert ema.params[0].flatten().tolist() == pytest.approx([third, third])
+    # Past the warm-up the decay is the configured one.
+    before = ema.params[0].clone()
+    ema.update(1000)
+    assert torch.allclose(ema.params[0], 0.9 * before + 0.1 * model.weight)
 
 
 def test_cosine_learning_rate() -> None:

@@ -150,15 +150,16 @@ def train(source: str | None, run_dir: Path | None, overrides: tuple[str, ...], 
 
     if resume and run_dir is None:
         raise UserError("--resume needs --run-dir pointing at the run to continue")
-    if nproc > 1:
-        _launch_torchrun(nproc, source, run_dir, overrides, resume)
-        return
-    if resume and source is None and not overrides:
+    if resume and source is None:
         from scorekit.engine.run import CONFIG_FILE
 
+        # Resuming continues the run's own config (with any --set on top), not the default preset.
         source = str(run_dir / CONFIG_FILE)  # type: ignore[operator]
         if not Path(source).is_file():
             raise UserError(f"--resume: {run_dir} is not a scorekit run directory (no {CONFIG_FILE})")
+    if nproc > 1:
+        _launch_torchrun(nproc, source, run_dir, overrides, resume)
+        return
     resolved, label = _resolve(source, overrides)
     if run_dir is None:
         stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
@@ -180,9 +181,8 @@ def train(source: str | None, run_dir: Path | None, overrides: tuple[str, ...], 
         trainer.close()
         return
     skipped = f", skipped {trainer.skipped} non-finite steps" if trainer.skipped else ""
-    click.echo(
-        f"trained {trainer.step} steps in {time.perf_counter() - started:.1f} s{skipped}; run directory: {run_dir}"
-    )
+    seconds, done = time.perf_counter() - started, trainer.step - trainer.start_step
+    click.echo(f"trained {done} steps (to step {trainer.step}) in {seconds:.1f} s{skipped}; run directory: {run_dir}")
     trainer.close()
     if run.sampler is not None:
         samples = run.sample(resolved.sample.num)
@@ -200,7 +200,11 @@ def _launch_torchrun(
 
     if "WORLD_SIZE" in os.environ:
         raise UserError("--nproc cannot be used inside torchrun; torchrun already chose the processes")
-    _resolve(source, overrides)  # report config mistakes once, here, rather than from every rank
+    resolved, _ = _resolve(source, overrides)  # report config mistakes once, here, not from every rank
+    if resolved.train.batch_size % nproc:
+        raise UserError(
+            f"batch_size {resolved.train.batch_size} is not divisible by --nproc {nproc} @ $.train.batch_size"
+        )
     if run_dir is None:
         label = Path(source).stem if source else DEFAULT_PRESET
         run_dir = Path("runs") / f"{label}-{datetime.datetime.now().strftime('%Y%m%d-%H%M%S')}"

@@ -21,6 +21,7 @@ import attrs
 import cattrs
 import tomli_w
 
+from scorekit._io import atomic_write_text
 from scorekit._registry import ComponentEntry
 from scorekit.errors import ConfigError
 from scorekit.validators import FieldError, at_least, in_range, one_of, positive
@@ -313,7 +314,7 @@ def read_toml_file(path: Path) -> dict[str, Any]:
 
 
 def write_toml_file(config: RunConfig, path: Path) -> None:
-    path.write_text(tomli_w.dumps(dump_config(config)), encoding="utf-8")
+    atomic_write_text(path, tomli_w.dumps(dump_config(config)))
 
 
 def _parse_value(text: str) -> Any:

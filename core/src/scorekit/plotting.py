@@ -6,6 +6,8 @@ from pathlib import Path
 
 import torch
 
+from scorekit.errors import ScorekitError
+
 __all__ = ["plot_samples"]
 
 
@@ -19,6 +21,8 @@ def plot_samples(samples: torch.Tensor, path: Path, *, reference: torch.Tensor |
     panels = [("samples", samples)] + ([("held-out data", reference)] if reference is not None else [])
     points = [p.reshape(p.shape[0], -1)[:, :2].double() for _, p in panels]
     finite = torch.cat([p[torch.isfinite(p).all(dim=1)] for p in points])
+    if finite.numel() == 0:
+        raise ScorekitError(f"cannot draw {path}: every sample is NaN or infinite (the sampler diverged)")
     low, high = finite.quantile(0.001, dim=0), finite.quantile(0.999, dim=0)
     pad = 0.05 * (high - low) + 1e-6
     fig, axes = plt.subplots(1, len(panels), figsize=(4.5 * len(panels), 4.5), squeeze=False)

@@ -9,7 +9,6 @@ crash mid-write leaves every earlier checkpoint intact.
 from __future__ import annotations
 
 import json
-import os
 import re
 from pathlib import Path
 from typing import Any
@@ -19,6 +18,7 @@ import torch
 from safetensors.torch import load as safetensors_load
 from safetensors.torch import save as safetensors_save
 
+from scorekit._io import atomic_write_bytes, remove_stale_temporaries
 from scorekit.errors import CheckpointError
 
 __all__ = ["Checkpoint", "latest_checkpoint", "list_checkpoints", "read_checkpoint", "write_checkpoint"]
@@ -40,19 +40,6 @@ class Checkpoint:
         return {k[len(head) :]: v for k, v in self.tensors.items() if k.startswith(head)}
 
 
-def _fsync_directory(directory: Path) -> None:
-    try:
-        fd = os.open(directory, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
-
-
 def write_checkpoint(
     directory: Path, step: int, tensors: dict[str, torch.Tensor], meta: dict[str, Any], *, keep: int
 ) -> Path:
@@ -61,13 +48,8 @@ def write_checkpoint(
     final = directory / f"step-{step:08d}.safetensors"
     header = {"format": FORMAT, "version": str(FORMAT_VERSION), "step": str(step), "meta": json.dumps(meta)}
     payload = safetensors_save({k: v.detach().cpu().contiguous().clone() for k, v in tensors.items()}, header)
-    temporary = directory / f".{final.name}.tmp-{os.getpid()}"
-    with temporary.open("wb") as f:
-        f.write(payload)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(temporary, final)
-    _fsync_directory(directory)
+    remove_stale_temporaries(directory)
+    atomic_write_bytes(final, payload)
     for old in list_checkpoints(directory)[:-keep]:
         old.unlink(missing_ok=True)
     return final
@@ -108,6 +90,8 @@ def read_checkpoint(path: Path) -> Checkpoint:
         meta = json.loads(header["meta"])
     except (KeyError, ValueError) as exc:
         raise CheckpointError(f"{path}: malformed checkpoint header ({exc})") from None
+    if not isinstance(meta, dict):
+        raise CheckpointError(f"{path}: malformed checkpoint header (metadata is not a table)")
     return Checkpoint(step, tensors, meta)
 
 

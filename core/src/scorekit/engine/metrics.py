@@ -6,6 +6,8 @@ import json
 from pathlib import Path
 from typing import Any
 
+from scorekit._io import atomic_write_text
+
 __all__ = ["MetricsWriter"]
 
 
@@ -25,7 +27,7 @@ class MetricsWriter:
         if not self.enabled or not self.path.exists():
             return
         kept = [line for line in self.path.read_text(encoding="utf-8").splitlines() if _step(line) <= step]
-        self.path.write_text("".join(line + "\n" for line in kept), encoding="utf-8")
+        atomic_write_text(self.path, "".join(line + "\n" for line in kept))
 
 
 def _step(line: str) -> int:

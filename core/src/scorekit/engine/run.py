@@ -83,6 +83,8 @@ class Run:
         world = init_world(self.device)
         if world.distributed and self.device.type == "cuda":
             self.device = torch.device("cuda", world.local_rank)
+        if self.run_dir.exists() and not self.run_dir.is_dir():
+            raise UserError(f"--run-dir {self.run_dir} exists and is not a directory")
         checkpoint_dir = self.run_dir / CHECKPOINTS
         existing = latest_checkpoint(checkpoint_dir)
         if existing is not None and not resume:
@@ -114,7 +116,8 @@ class Run:
         )
         if existing is not None:
             trainer.load_state(read_checkpoint(existing))
-            metrics.truncate_after(trainer.step)
+        # A fresh start drops what a run that died before its first checkpoint had logged.
+        metrics.truncate_after(trainer.step)
         trainer.run()
         return trainer
 

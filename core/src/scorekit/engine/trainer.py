@@ -16,7 +16,7 @@ import torch
 from tqdm import tqdm
 
 from scorekit.config import TrainConfig
-from scorekit.engine.checkpoint import Checkpoint, write_checkpoint
+from scorekit.engine.checkpoint import Checkpoint, latest_checkpoint, write_checkpoint
 from scorekit.engine.distributed import World
 from scorekit.engine.ema import EMA
 from scorekit.engine.metrics import MetricsWriter
@@ -113,6 +113,8 @@ class Trainer:
         self.ema = EMA(model, config.ema_decay) if config.ema_decay > 0 else None
         self.generator = torch.Generator(device=device).manual_seed(config.seed + RANK_SEED_STRIDE * world.rank)
         self.step = 0
+        #: The step this process started from (0, or the resumed checkpoint's step).
+        self.start_step = 0
         self.skipped = 0
 
     def run(self) -> None:
@@ -158,12 +160,14 @@ class Trainer:
                 else:
                     self.optimizer.step()
                 if self.ema is not None:
-                    self.ema.update()
+                    self.ema.update(self.step - 1)
                 window_loss += value.detach().float()
                 window_steps += 1
             if self.step % config.log_every == 0 or self.step == config.steps:
                 elapsed = time.perf_counter() - window_start
-                mean_loss = self.world.mean(window_loss / max(window_steps, 1)).item()
+                counted = self.world.mean(torch.tensor(float(window_steps), device=self.device))
+                total = self.world.mean(window_loss)
+                mean_loss = (total / counted).item() if counted.item() > 0 else None
                 record = {
                     "step": self.step,
                     "loss": mean_loss,
@@ -174,7 +178,7 @@ class Trainer:
                     record["skipped_steps"] = self.skipped
                 if self.world.is_main:
                     self.metrics.write(record)
-                progress.set_postfix(loss=f"{mean_loss:.4g}")
+                progress.set_postfix(loss=f"{mean_loss:.4g}" if mean_loss is not None else "skipped")
                 progress.update(window_steps + window_skipped)
                 window_loss.zero_()
                 window_start, window_steps, window_skipped = time.perf_counter(), 0, 0
@@ -190,27 +194,31 @@ class Trainer:
         self.world.shutdown()
 
     def _nonfinite(self, value: torch.Tensor) -> str | None:
-        """What is NaN/Inf this step ("loss" or "gradient norm"), or None; the same on every rank."""
-        clip = self.config.grad_clip
-        grad_norm = None
-        if clip > 0 or (self.world.distributed and self.scaler is None):
-            # After DDP's all-reduce the gradients, hence their norm, agree across ranks, so every
-            # rank takes the same decision without another collective.
-            grad_norm = torch.nn.utils.clip_grad_norm_(self.parameters, clip if clip > 0 else math.inf)
+        """What is NaN/Inf this step ("loss" or "gradient"), or None; the same on every rank.
+
+        The gradients are always checked: a finite loss can still have a NaN gradient, which Adam
+        would write into the weights. After DDP's all-reduce the gradients agree across ranks, so
+        every rank takes the same decision without another collective.
+        """
         if self.scaler is not None:
             # fp16: overflowing gradients are the scaler's business (it skips the step and lowers
-            # the scale); only a non-finite loss is ours, agreed on across ranks.
+            # the scale); only a non-finite loss is ours, agreed on across ranks (one all-reduce).
             bad = torch.logical_not(torch.isfinite(value.detach())).float()
             return "loss" if self.world.mean(bad).item() > 0 else None
-        if grad_norm is not None and not torch.isfinite(grad_norm):
-            return "loss" if not torch.isfinite(value) else "gradient norm"
-        if grad_norm is None and not torch.isfinite(value):
-            return "loss"
+        clip = self.config.grad_clip
+        if clip > 0:
+            grad_norm = torch.nn.utils.clip_grad_norm_(self.parameters, clip)
+        else:
+            grad_norm = torch.nn.utils.get_total_norm([p.grad for p in self.parameters if p.grad is not None])
+        if not torch.isfinite(grad_norm):
+            return "loss" if not torch.isfinite(value) else "gradient"
         return None
 
     def _handle_nonfinite(self, what: str, value: torch.Tensor) -> None:
         self.optimizer.zero_grad(set_to_none=True)
-        where = f"non-finite {what} at step {self.step} in loss {type(self.loss).__name__} (value {value.item()})"
+        if self.scaler is not None:
+            self.scaler.update()  # unscale_ ran this step; the scaler must be reset before the next
+        where = f"non-finite {what} at step {self.step} in loss {type(self.loss).__name__} (loss value {value.item()})"
         if self.config.nonfinite == "skip" and self.skipped < self.config.max_skipped_steps:
             self.skipped += 1
             return
@@ -219,9 +227,10 @@ class Trainer:
             if self.config.nonfinite == "skip"
             else "set train.nonfinite = 'skip' to skip such steps"
         )
+        kept = latest_checkpoint(self.checkpoint_dir)
+        state = f"the last good checkpoint, {kept}, is intact" if kept else "no checkpoint had been written yet"
         raise NonFiniteLossError(
-            f"{where}; the last good checkpoint in {self.checkpoint_dir} is intact. "
-            f"Lower train.lr, set train.grad_clip, check the data for extreme values, or {hint}."
+            f"{where}; {state}. Lower train.lr, set train.grad_clip, check the data for extreme values, or {hint}."
         )
 
     def save(self) -> Path | None:
@@ -254,6 +263,16 @@ class Trainer:
         return tensors, meta
 
     def load_state(self, checkpoint: Checkpoint) -> None:
+        """Restore everything a resume needs; a checkpoint that does not fit is a CheckpointError."""
+        try:
+            self._load_state(checkpoint)
+        except (KeyError, TypeError, ValueError, RuntimeError, IndexError) as exc:
+            first_line = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            raise CheckpointError(
+                f"the checkpoint at step {checkpoint.step} does not fit this run ({type(exc).__name__}: {first_line})"
+            ) from None
+
+    def _load_state(self, checkpoint: Checkpoint) -> None:
         saved_world = checkpoint.meta.get("world_size", 1)
         if saved_world != self.world.world_size:
             raise CheckpointError(
@@ -274,7 +293,7 @@ class Trainer:
         torch.set_rng_state(checkpoint.tensors["rng/torch"])
         random.setstate(_as_python_state(checkpoint.meta["python_random"]))
         np.random.set_state(_as_numpy_state(checkpoint.meta["numpy_random"]))
-        self.step = checkpoint.step
+        self.step = self.start_step = checkpoint.step
         self.skipped = int(checkpoint.meta.get("skipped_steps", 0))
 
 
