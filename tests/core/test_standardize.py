@@ -12,6 +12,7 @@ from scorekit.data import (
     Standardizer,
     eight_gaussians,
 )
+from scorekit.errors import ConfigError
 from tests.core.data_helpers import random_mixture, seeded
 
 # ---------------------------------------------------------------- Standardizer
@@ -92,9 +93,9 @@ def test_sigma_conversions_match_noised_mixtures() -> None:
     )
     sigmas = torch.tensor([0.1, 1.0], dtype=torch.float64)
     torch.testing.assert_close(standardizer.sigma_to_model(standardizer.sigma_to_data(sigmas)), sigmas)
-    with pytest.raises(ValueError, match="per-dimension standardization; use standardize = 'scalar'"):
+    with pytest.raises(ConfigError, match="per-dimension standardization; use standardize = 'scalar'"):
         Standardizer.fit(x, "standard").sigma_to_data(1.0)
-    with pytest.raises(ValueError, match="per-dimension"):
+    with pytest.raises(ConfigError, match="per-dimension"):
         Standardizer.fit(x, "standard").sigma_to_model(1.0)
 
 

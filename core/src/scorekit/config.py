@@ -24,7 +24,7 @@ import tomli_w
 from scorekit._io import atomic_write_text
 from scorekit._registry import ComponentEntry
 from scorekit.errors import ConfigError
-from scorekit.validators import FieldError, at_least, in_range, one_of, positive
+from scorekit.validators import FieldError, at_least, in_range, one_of, positive, seed
 
 if TYPE_CHECKING:
     from scorekit._registry import Registry
@@ -68,7 +68,7 @@ class TrainConfig:
     ema_decay: float = attrs.field(default=0.999, validator=in_range(0.0, 0.999999))
     #: Clip the global gradient norm to this value; 0 disables clipping.
     grad_clip: float = attrs.field(default=0.0, validator=at_least(0.0))
-    seed: int = 0
+    seed: int = attrs.field(default=0, validator=seed())
     #: "auto" (cuda, then mps, then cpu), or a torch device string such as "cpu" or "cuda:1".
     device: str = "auto"
     log_every: int = attrs.field(default=100, validator=at_least(1))
@@ -91,7 +91,7 @@ class SampleConfig:
 
     num: int = attrs.field(default=2000, validator=at_least(1))
     chunk_size: int = attrs.field(default=10000, validator=at_least(1))
-    seed: int = 0
+    seed: int = attrs.field(default=0, validator=seed())
     use_ema: bool = True
 
 
@@ -101,7 +101,7 @@ class EvalConfig:
 
     num_samples: int = attrs.field(default=10000, validator=at_least(2))
     num_points: int = attrs.field(default=10000, validator=at_least(2))
-    seed: int = 1
+    seed: int = attrs.field(default=1, validator=seed())
 
 
 @attrs.frozen
@@ -165,6 +165,23 @@ class RunConfig:
 PLAIN_SECTIONS: dict[str, type] = {"train": TrainConfig, "sample": SampleConfig, "eval": EvalConfig}
 
 _converter = cattrs.Converter(forbid_extra_keys=True)
+
+
+def _strict(kind: type, accepted: tuple[type, ...]) -> Any:
+    """cattrs would turn 1.5 into 1 and true into 1; a config value of the wrong type is an error."""
+
+    def structure(value: Any, _: Any) -> Any:
+        if (isinstance(value, bool) and kind is not bool) or not isinstance(value, accepted):
+            raise TypeError(f"expected {kind.__name__}, got {type(value).__name__} {value!r}")
+        return kind(value)
+
+    return structure
+
+
+_converter.register_structure_hook(int, _strict(int, (int,)))
+_converter.register_structure_hook(float, _strict(float, (int, float)))
+_converter.register_structure_hook(bool, _strict(bool, (bool,)))
+_converter.register_structure_hook(str, _strict(str, (str,)))
 # A nested component arrives as a raw table; _resolve_nested validates it against the registry.
 _converter.register_structure_hook(
     Component,

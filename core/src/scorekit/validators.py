@@ -9,7 +9,7 @@ from typing import Any
 
 import attrs
 
-__all__ = ["FieldError", "at_least", "decreasing", "finite", "in_range", "one_of", "positive"]
+__all__ = ["FieldError", "at_least", "decreasing", "even", "finite", "in_range", "one_of", "positive", "seed"]
 
 Validator = Callable[[Any, "attrs.Attribute[Any]", Any], None]
 
@@ -62,3 +62,12 @@ def decreasing() -> Validator:
         )
 
     return _check(ok, "must be a non-empty, strictly decreasing list of finite numbers > 0")
+
+
+def seed() -> Validator:
+    """A seed torch accepts: an integer in [0, 2⁶³)."""
+    return _check(lambda v: 0 <= v < 2**63, "must be an integer in [0, 2**63)")
+
+
+def even() -> Validator:
+    return _check(lambda v: v % 2 == 0, "must be even")

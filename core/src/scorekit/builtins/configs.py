@@ -6,7 +6,7 @@ import math
 
 import attrs
 
-from scorekit.validators import FieldError, at_least, in_range, one_of, positive
+from scorekit.validators import FieldError, at_least, even, in_range, one_of, positive, seed
 
 __all__ = [
     "FileDataConfig",
@@ -29,7 +29,7 @@ class _SyntheticConfig:
     num_train: int = attrs.field(default=50000, validator=at_least(2))
     num_heldout: int = attrs.field(default=10000, validator=at_least(2))
     #: Seed of the data set itself, independent of the training seed.
-    seed: int = 1234
+    seed: int = attrs.field(default=1234, validator=seed())
 
 
 def _means(instance: object, attribute: attrs.Attribute[list[list[float]]], value: list[list[float]]) -> None:
@@ -87,9 +87,9 @@ class FileDataConfig:
     path: str
     #: The array's name inside a ``.npz``; may be left out when the archive holds one array.
     key: str | None = None
-    heldout_fraction: float = attrs.field(default=0.1, validator=in_range(0.0, 0.9))
+    heldout_fraction: float = attrs.field(default=0.1, validator=in_range(0.001, 0.9))
     standardize: str = attrs.field(default="scalar", validator=one_of(*STANDARDIZE_MODES))
-    seed: int = 1234
+    seed: int = attrs.field(default=1234, validator=seed())
 
 
 @attrs.frozen(kw_only=True)
@@ -99,7 +99,7 @@ class NCSNMLPConfig:
     hidden: int = attrs.field(default=128, validator=at_least(1))
     layers: int = attrs.field(default=3, validator=at_least(1))
     #: Number of random Fourier features of log σ.
-    embedding_dim: int = attrs.field(default=32, validator=at_least(2))
+    embedding_dim: int = attrs.field(default=32, validator=[at_least(2), even()])
     activation: str = attrs.field(default="silu", validator=one_of("silu", "relu", "softplus", "gelu"))
 
 

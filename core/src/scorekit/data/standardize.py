@@ -21,6 +21,8 @@ import attrs
 import torch
 from torch import Tensor
 
+from scorekit.errors import ConfigError
+
 __all__ = ["Standardizer"]
 
 _MODES = ("none", "scalar", "standard")
@@ -123,8 +125,9 @@ class Standardizer:
 
     def _isotropic_scale(self) -> float:
         if self.mode == "standard":
-            raise ValueError(
-                "σ has no single data-space value under per-dimension standardization; use standardize = 'scalar'"
+            raise ConfigError(
+                "σ has no single data-space value under per-dimension standardization; "
+                "use standardize = 'scalar' @ $.data.standardize"
             )
         return self.scale[0]
 
