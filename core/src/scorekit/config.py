@@ -36,10 +36,13 @@ __all__ = [
     "SampleConfig",
     "TrainConfig",
     "apply_overrides",
+    "dump_component",
     "dump_config",
+    "interface_of",
     "load_config",
     "nested_component",
     "parse_toml",
+    "structure_as",
     "structure_component",
 ]
 
@@ -120,7 +123,7 @@ class Component:
         if self.entry is None:
             raise RuntimeError(f"component {self.kind!r} was not structured against a registry")
         built = self.entry.build(self.config)
-        interface = _interface(self.entry.kind)
+        interface = interface_of(self.entry.kind)
         if interface is not None and not isinstance(built, interface):
             raise ConfigError(
                 f"{self.entry.kind} {self.kind!r} built a {type(built).__name__}, not a {interface.__name__}"
@@ -197,7 +200,13 @@ _converter.register_unstructure_hook(
 )
 
 
-def _interface(kind: str) -> type | None:
+def dump_component(component: Component) -> dict[str, Any]:
+    """A component as its TOML table: ``{"kind": name, **options}`` (None values left out)."""
+    return _converter.unstructure(component, Component)
+
+
+def interface_of(kind: str) -> type | None:
+    """The interface a component of registry ``kind`` implements (None for data sets)."""
     from scorekit import interfaces
 
     return {
@@ -247,7 +256,7 @@ def _resolve_nested(instance: Any, path: str, registry: Registry) -> Any:
             default = field.metadata[_DEFAULT]
             chosen = raw.get("kind", default["kind"])
             raw = {**(default if chosen == default["kind"] else {}), **raw, "kind": chosen}
-        changes[field.name] = _structure_kind(raw, kind, f"{path}.{field.name}", registry)
+        changes[field.name] = structure_as(raw, kind, f"{path}.{field.name}", registry)
     return attrs.evolve(instance, **changes) if changes else instance
 
 
@@ -259,10 +268,11 @@ def _leaves(exc: BaseException) -> list[BaseException]:
 
 def structure_component(data: Any, section: str, registry: Registry) -> Component:
     """Structure one component section: look its kind up, then build the kind's config class."""
-    return _structure_kind(data, COMPONENT_SECTIONS[section][0], f"$.{section}", registry)
+    return structure_as(data, COMPONENT_SECTIONS[section][0], f"$.{section}", registry)
 
 
-def _structure_kind(data: Any, kind_name: str, path: str, registry: Registry) -> Component:
+def structure_as(data: Any, kind_name: str, path: str, registry: Registry) -> Component:
+    """Structure a table ``{kind = name, **options}`` as a component of registry ``kind_name``."""
     if not isinstance(data, dict):
         raise ConfigError(f"expected a table with a 'kind' key, got {type(data).__name__} @ {path}")
     fields = dict(data)

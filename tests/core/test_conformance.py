@@ -1,0 +1,246 @@
+"""The conformance kit (scorekit.testing) against every built-in component, and against broken ones."""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+import pytest
+import torch
+
+from scorekit import Loss, NoiseSchedule, Sampler, ScoreModel
+from scorekit._registry import Registry
+from scorekit.testing import (
+    ReferenceScoreModel,
+    check_config_round_trip,
+    check_device,
+    check_loss,
+    check_sampler,
+    check_schedule,
+    check_trace_estimator,
+)
+
+#: A short geometric schedule: few levels keep the annealed samplers fast.
+GEOMETRIC = {"sigma_max": 2.0, "sigma_min": 0.05, "num_levels": 5}
+
+# (name, options, stochastic)
+LOSSES = [
+    ("dsm", {"sigma": 0.5}, True),
+    ("ncsn", {"weight_power": 2.0}, True),
+    ("ism", {}, False),
+    ("ism", {"estimator": {"kind": "hutchinson", "probes": 2}}, True),
+    ("ssm", {"projections": 2}, True),
+    ("ssm_vr", {"estimator": {"kind": "hutchinson", "distribution": "gaussian"}}, True),
+]
+SAMPLERS = [
+    ("langevin", {"num_steps": 5, "step_size": 0.01}),
+    ("annealed_langevin", {"steps_per_level": 2}),
+    # η = ε/σ_L² = 1 lies inside σ_L²(1 ∓ 1/γ) for GEOMETRIC.
+    ("consistent_annealed", {"epsilon": 2.5e-3}),
+]
+SCHEDULES = [
+    ("geometric", GEOMETRIC),
+    ("geometric", {**GEOMETRIC, "training": "log_uniform"}),
+    ("sigmas", {"sigmas": [1.0, 0.5, 0.1]}),
+]
+TRACE_ESTIMATORS = [
+    ("exact", {"vjps_per_pass": 2}, True),
+    ("hutchinson", {"probes": 2}, False),
+    ("hutchinson", {"distribution": "gaussian"}, False),
+]
+
+
+@pytest.fixture(scope="module")
+def real_registry() -> Registry:
+    with pytest.MonkeyPatch.context() as mp:
+        mp.delenv("SCOREKIT_DISABLE_PLUGIN_AUTOLOAD", raising=False)
+        mp.delenv("SCOREKIT_BLOCK_PLUGINS", raising=False)
+        from scorekit import load_registry
+
+        return load_registry()
+
+
+@pytest.fixture(scope="module")
+def geometric(real_registry: Registry) -> NoiseSchedule:
+    return check_config_round_trip(real_registry, "schedule", "geometric", GEOMETRIC)
+
+
+@pytest.mark.parametrize(("name", "options", "stochastic"), LOSSES)
+def test_builtin_losses_conform(
+    real_registry: Registry, geometric: NoiseSchedule, name: str, options: dict[str, Any], stochastic: bool
+) -> None:
+    loss = check_config_round_trip(real_registry, "loss", name, options)
+    schedule = geometric if loss.needs_schedule else None
+    assert check_loss(loss, schedule=schedule) is stochastic
+
+
+@pytest.mark.parametrize(("name", "options"), SAMPLERS)
+def test_builtin_samplers_conform(
+    real_registry: Registry, geometric: NoiseSchedule, name: str, options: dict[str, Any]
+) -> None:
+    sampler = check_config_round_trip(real_registry, "sampler", name, options)
+    check_sampler(sampler, schedule=geometric)
+
+
+def test_langevin_conforms_without_a_schedule(real_registry: Registry) -> None:
+    sampler = check_config_round_trip(real_registry, "sampler", "langevin", {"num_steps": 3})
+    check_sampler(sampler, schedule=None)
+
+
+@pytest.mark.parametrize(("name", "options", "exact"), TRACE_ESTIMATORS)
+def test_builtin_trace_estimators_conform(
+    real_registry: Registry, name: str, options: dict[str, Any], exact: bool
+) -> None:
+    estimator = check_config_round_trip(real_registry, "trace_estimator", name, options)
+    check_trace_estimator(estimator, exact=exact)
+
+
+@pytest.mark.parametrize(("name", "options"), SCHEDULES)
+def test_builtin_schedules_conform(real_registry: Registry, name: str, options: dict[str, Any]) -> None:
+    check_schedule(check_config_round_trip(real_registry, "schedule", name, options))
+
+
+def test_round_trip_keeps_nested_components(real_registry: Registry) -> None:
+    loss = check_config_round_trip(
+        real_registry, "loss", "ssm", {"estimator": {"kind": "hutchinson", "probes": 3, "distribution": "gaussian"}}
+    )
+    assert (loss.estimator.num_probes, loss.estimator.distribution) == (3, "gaussian")
+
+
+def test_round_trip_reports_invalid_options_with_their_path(real_registry: Registry) -> None:
+    from scorekit import ConfigError
+
+    with pytest.raises(ConfigError, match=r"@ \$\.loss\.sigma"):
+        check_config_round_trip(real_registry, "loss", "dsm", {"sigma": -1.0})
+    with pytest.raises(ConfigError, match=r"@ \$\.trace_estimator\.probes"):
+        check_config_round_trip(real_registry, "trace_estimator", "hutchinson", {"probes": 0})
+
+
+def test_outputs_on_the_available_devices(real_registry: Registry, geometric: NoiseSchedule) -> None:
+    sampler = check_config_round_trip(real_registry, "sampler", "annealed_langevin", {"steps_per_level": 1})
+    loss = check_config_round_trip(real_registry, "loss", "ncsn", {})
+
+    def sample(device: torch.device) -> torch.Tensor:
+        model = ReferenceScoreModel((2,)).to(device)
+        return sampler.sample(model, (4, 2), schedule=geometric, device=device)
+
+    def loss_value(device: torch.device) -> torch.Tensor:
+        model = ReferenceScoreModel((2,)).to(device)
+        return loss(model, torch.zeros(4, 2, device=device), schedule=geometric)
+
+    expected = ["cpu", "cuda"] if torch.cuda.is_available() else ["cpu"]
+    assert [d.type for d in check_device(sample)] == expected
+    assert [d.type for d in check_device(loss_value)] == expected
+
+
+def test_reference_model_has_its_closed_form() -> None:
+    model = ReferenceScoreModel((2,), dtype=torch.float64)
+    with torch.no_grad():
+        model.w2.zero_()
+    x = torch.tensor([[1.0, -2.0], [0.5, 0.0]], dtype=torch.float64)
+    t = torch.tensor([0.0, 1.0], dtype=torch.float64)
+    expected = -x * torch.log(torch.tensor(2.0, dtype=torch.float64)) / torch.tensor([[1.0], [2.0]], dtype=x.dtype)
+    torch.testing.assert_close(model(x, t), expected, rtol=1e-12, atol=0)
+    with pytest.raises(AssertionError, match="t of shape"):
+        model(x, torch.zeros(2, 1))
+    with pytest.raises(AssertionError, match="float32"):
+        model(x.float(), t)
+
+
+# Broken components: the kit must catch each and say what is wrong.
+
+
+class _WrappedLoss(Loss):
+    needs_schedule: ClassVar[bool] = False
+
+    def __init__(self, fault: str) -> None:
+        self.fault = fault
+
+    def __call__(
+        self, model: ScoreModel, x0: torch.Tensor, *, schedule: Any = None, generator: Any = None
+    ) -> torch.Tensor:
+        t = torch.zeros(x0.shape[0], dtype=x0.dtype)
+        per_sample = 0.5 * model(x0, t).square().reshape(x0.shape[0], -1).sum(1)
+        if self.fault == "float64":
+            return per_sample.mean().double()
+        if self.fault == "vector":
+            return per_sample
+        if self.fault == "global_rng":
+            return per_sample.mean() + 1e-3 * torch.randn((), dtype=x0.dtype)
+        if self.fault == "detached":
+            return per_sample.mean().detach().requires_grad_(True)
+        return per_sample.mean()
+
+
+@pytest.mark.parametrize(
+    ("fault", "message"),
+    [
+        ("float64", "returned a torch.float64 value for torch.float32 input"),
+        ("vector", r"returned shape \(8,\), not a scalar"),
+        ("global_rng", "same generator seed"),
+        ("detached", "gave no gradient to the model's log_scale"),
+    ],
+)
+def test_check_loss_catches_broken_losses(fault: str, message: str) -> None:
+    with pytest.raises(AssertionError, match=message):
+        check_loss(_WrappedLoss(fault))
+
+
+def test_check_loss_accepts_a_correct_deterministic_loss() -> None:
+    assert check_loss(_WrappedLoss("none")) is False
+
+
+class _NeedsScheduleLoss(_WrappedLoss):
+    needs_schedule: ClassVar[bool] = True
+
+    def check(self, schedule: NoiseSchedule | None) -> None:
+        """Forgets super().check: accepts a missing schedule."""
+
+
+def test_check_loss_catches_a_check_that_accepts_no_schedule(geometric: NoiseSchedule) -> None:
+    with pytest.raises(AssertionError, match="check\\(None\\) raised no ConfigError"):
+        check_loss(_NeedsScheduleLoss("none"), schedule=geometric)
+
+
+class _WrongShapeSampler(Sampler):
+    needs_schedule: ClassVar[bool] = False
+
+    def __init__(self, fault: str) -> None:
+        self.fault = fault
+
+    def sample(
+        self,
+        model: ScoreModel,
+        shape: tuple[int, ...],
+        *,
+        schedule: Any,
+        generator: Any = None,
+        device: Any = "cpu",
+        dtype: torch.dtype = torch.float32,
+    ) -> torch.Tensor:
+        x = torch.randn(shape, generator=generator, device=device, dtype=dtype)
+        if self.fault == "shape":
+            return x.reshape(shape[0], -1)[:, :1]
+        if self.fault == "dtype":
+            return x.float()
+        return x
+
+
+@pytest.mark.parametrize(
+    ("fault", "message"),
+    [("shape", r"returned shape \(4, 1\), expected \(4, 2\)"), ("dtype", "torch.float32 samples when torch.float64")],
+)
+def test_check_sampler_catches_broken_samplers(fault: str, message: str) -> None:
+    with pytest.raises(AssertionError, match=message):
+        check_sampler(_WrongShapeSampler(fault), schedule=None)
+
+
+def test_check_trace_estimator_catches_a_biased_estimator(real_registry: Registry) -> None:
+    hutchinson = check_config_round_trip(real_registry, "trace_estimator", "hutchinson", {})
+
+    class Biased(type(hutchinson)):  # type: ignore[misc]
+        def trace(self, func: Any, x: torch.Tensor, **kwargs: Any) -> tuple[torch.Tensor, torch.Tensor]:
+            fx, tr = super().trace(func, x, **kwargs)
+            return fx, 1.1 * tr
+
+    with pytest.raises(AssertionError, match="biased by more than 6 standard errors"):
+        check_trace_estimator(Biased(real_registry.get("trace_estimator", "hutchinson").config()))
