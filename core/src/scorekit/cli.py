@@ -162,8 +162,7 @@ def train(source: str | None, run_dir: Path | None, overrides: tuple[str, ...], 
         return
     resolved, label = _resolve(source, overrides)
     if run_dir is None:
-        stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
-        run_dir = Path("runs") / f"{label}-{stamp}"
+        run_dir = _default_run_dir(label)
     if resume:
         from scorekit.config import load_config
         from scorekit.engine.run import CONFIG_FILE
@@ -191,6 +190,10 @@ def train(source: str | None, run_dir: Path | None, overrides: tuple[str, ...], 
         click.echo(f"samples: {run_dir / SAMPLES_PICTURE}")
 
 
+def _default_run_dir(label: str) -> Path:
+    return Path("runs") / f"{label}-{datetime.datetime.now().strftime('%Y%m%d-%H%M%S')}"
+
+
 def _launch_torchrun(
     nproc: int, source: str | None, run_dir: Path | None, overrides: tuple[str, ...], resume: bool
 ) -> None:
@@ -207,7 +210,7 @@ def _launch_torchrun(
         )
     if run_dir is None:
         label = Path(source).stem if source else DEFAULT_PRESET
-        run_dir = Path("runs") / f"{label}-{datetime.datetime.now().strftime('%Y%m%d-%H%M%S')}"
+        run_dir = _default_run_dir(label)
     args = [*([source] if source else []), "--run-dir", str(run_dir), *(f"--set={o}" for o in overrides)]
     command = [
         sys.executable,

@@ -34,13 +34,6 @@ METRICS_FILE = "metrics.jsonl"
 SAMPLES_PICTURE = "samples.png"
 
 
-def _build(registry: Registry, kind: str, component: Any, interface: type) -> Any:
-    built = registry.get(kind, component.kind).build(component.config)
-    if not isinstance(built, interface):
-        raise ConfigError(f"{kind} {component.kind!r} built a {type(built).__name__}, not a {interface.__name__}")
-    return built
-
-
 class Run:
     """Components built from a RunConfig, placed on one device, bound to a run directory."""
 
@@ -49,15 +42,14 @@ class Run:
         self.registry = registry
         self.run_dir = run_dir
         self.device = resolve_device(config.train.device)
-        self.loss: Loss = _build(registry, "loss", config.loss, Loss)
-        self.schedule: NoiseSchedule | None = (
-            _build(registry, "schedule", config.schedule, NoiseSchedule) if config.schedule else None
-        )
-        self.sampler: Sampler | None = _build(registry, "sampler", config.sampler, Sampler) if config.sampler else None
+        # Each component was looked up while the config was structured; build() checks its interface.
+        self.loss: Loss = config.loss.build()
+        self.schedule: NoiseSchedule | None = config.schedule.build() if config.schedule else None
+        self.sampler: Sampler | None = config.sampler.build() if config.sampler else None
         self.loss.check(self.schedule)
         if self.sampler is not None:
             self.sampler.check(self.schedule)
-        self._source: DataSource = registry.get("dataset", config.data.kind).build(config.data.config)
+        self._source: DataSource = config.data.build()
         self._data: DataBundle | None = None
 
     # -- data and model -------------------------------------------------------------------
@@ -73,7 +65,7 @@ class Run:
 
     def new_model(self, event_shape: tuple[int, ...]) -> ScoreModel:
         torch.manual_seed(self.config.train.seed)
-        model: ScoreModel = _build(self.registry, "model", self.config.model, ScoreModel)
+        model: ScoreModel = self.config.model.build()
         model.bind(event_shape)
         return model.to(self.device)
 
