@@ -10,9 +10,9 @@ What it measures
       means 4·e_k, k = 1..8 (the first 8 axes of R^16, norm 4, pairwise distance 4·√2), std 0.3,
       equal weights. The mixtures are standardized with ``standardize = "scalar"``; N(0, I) is not;
     - methods: ``ism`` (exact trace: d vector–Jacobian products), ``ssm`` and ``ssm_vr`` (1 projection,
-      Rademacher), all on ``score_mlp`` (3 × 128, softplus) at σ = 0; ``dsm`` at σ = 0.05 in data
-      units (the loss's σ is converted to model units for the standardized mixtures) on ``ncsn_mlp``
-      (3 × 128);
+      Rademacher), all on ``score_mlp`` (3 × ``--hidden``, default 128, softplus) at σ = 0; ``dsm`` at
+      σ = 0.05 in data units (the loss's σ is converted to model units for the standardized mixtures)
+      on ``ncsn_mlp`` (3 × ``--hidden``);
     - the same budget for every cell: ``--steps`` iterations (default 2000) at batch 256, Adam lr 5e-3
       with cosine decay, EMA 0.99; ISM at d ≥ 64 gets a smaller budget (``--ism-large-steps``,
       default 200) and is marked ``*`` — its Fisher figure is then not comparable;
@@ -100,10 +100,10 @@ def data_section(dataset: str, dim: int) -> dict[str, Any]:
 def raw_config(cell: dict[str, Any], dsm_sigma_model: float | None) -> dict[str, Any]:
     method, steps = cell["method"], cell["steps"]
     if method == "dsm":
-        model = {"kind": "ncsn_mlp", "hidden": 128, "layers": 3}
+        model = {"kind": "ncsn_mlp", "hidden": cell["hidden"], "layers": 3}
         loss: dict[str, Any] = {"kind": "dsm", "sigma": dsm_sigma_model}
     else:
-        model = {"kind": "score_mlp", "hidden": 128, "layers": 3}
+        model = {"kind": "score_mlp", "hidden": cell["hidden"], "layers": 3}
         loss = {"kind": method}
         if method in ("ssm", "ssm_vr"):
             loss.update(projections=1, estimator={"kind": "hutchinson", "distribution": "rademacher"})
@@ -363,6 +363,9 @@ def main() -> None:
     parser.add_argument("--trace-repeats", type=int, default=5, help="repeats of the d = 1024 trace timing")
     parser.add_argument("--no-trace", action="store_true", help="skip the d = 1024 trace-estimator timing")
     parser.add_argument("--threads", type=int, default=2, help="torch.set_num_threads in every process (default 2)")
+    parser.add_argument(
+        "--hidden", type=int, default=128, help="width of every net (default 128; see docs/score-matching.md for 512)"
+    )
     parser.add_argument("--cell", help=argparse.SUPPRESS)
     args = parser.parse_args()
 
@@ -378,7 +381,13 @@ def main() -> None:
     plan = []
     for dataset, dim in datasets:
         for method in METHODS:
-            cell: dict[str, Any] = {"dataset": dataset, "dim": dim, "method": method, "steps": steps}
+            cell: dict[str, Any] = {
+                "dataset": dataset,
+                "dim": dim,
+                "method": method,
+                "steps": steps,
+                "hidden": args.hidden,
+            }
             if args.only_timing:
                 cell.update(steps=args.timing_steps, timing_only=True)
             elif method == "ism" and dim >= 64 and args.ism_large_steps < steps:
