@@ -25,7 +25,9 @@ def test_exported_names() -> None:
         "Sampler",
         "ScoreModel",
         "ScorekitError",
+        "SolveStats",
         "Solver",
+        "SolverError",
         "TraceEstimator",
         "UserError",
         "__version__",
@@ -36,6 +38,7 @@ def test_exported_names() -> None:
         "hookspec",
         "load_config",
         "load_registry",
+        "odeint",
     ]
     for name in scorekit.__all__:
         assert getattr(scorekit, name) is not None

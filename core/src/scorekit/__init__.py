@@ -27,7 +27,9 @@ _EXPORTS: dict[str, str] = {
     "Sampler": "scorekit.interfaces",
     "ScoreModel": "scorekit.interfaces",
     "ScorekitError": "scorekit.errors",
+    "SolveStats": "scorekit.interfaces",
     "Solver": "scorekit.interfaces",
+    "SolverError": "scorekit.errors",
     "TraceEstimator": "scorekit.interfaces",
     "UserError": "scorekit.errors",
     "append_dims": "scorekit.tensors",
@@ -37,6 +39,7 @@ _EXPORTS: dict[str, str] = {
     "hookspec": "scorekit._hookspecs",
     "load_config": "scorekit.config",
     "load_registry": "scorekit._registry",
+    "odeint": "scorekit.ode",
 }
 
 __all__ = [
@@ -55,7 +58,9 @@ __all__ = [
     "Sampler",
     "ScoreModel",
     "ScorekitError",
+    "SolveStats",
     "Solver",
+    "SolverError",
     "TraceEstimator",
     "UserError",
     "__version__",
@@ -66,6 +71,7 @@ __all__ = [
     "hookspec",
     "load_config",
     "load_registry",
+    "odeint",
 ]
 
 if TYPE_CHECKING:
@@ -86,9 +92,11 @@ if TYPE_CHECKING:
         DataError,
         PluginError,
         ScorekitError,
+        SolverError,
         UserError,
     )
-    from scorekit.interfaces import Loss, NoiseSchedule, Sampler, ScoreModel, Solver, TraceEstimator
+    from scorekit.interfaces import Loss, NoiseSchedule, Sampler, ScoreModel, Solver, SolveStats, TraceEstimator
+    from scorekit.ode import odeint
     from scorekit.tensors import append_dims, batch_sum
 
 

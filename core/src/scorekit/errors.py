@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-__all__ = ["CheckpointError", "ConfigError", "DataError", "PluginError", "ScorekitError", "UserError"]
+__all__ = ["CheckpointError", "ConfigError", "DataError", "PluginError", "ScorekitError", "SolverError", "UserError"]
 
 
 class ScorekitError(Exception):
@@ -27,3 +27,7 @@ class PluginError(ScorekitError):
 
 class CheckpointError(ScorekitError):
     """A checkpoint is missing, truncated, or not a scorekit checkpoint."""
+
+
+class SolverError(ScorekitError):
+    """An ODE/SDE solve failed: too many steps, a step size below the minimum, a non-finite state."""

@@ -6,7 +6,16 @@ from scorekit.interfaces.loss import Loss
 from scorekit.interfaces.noise_schedule import NoiseSchedule
 from scorekit.interfaces.sampler import Sampler
 from scorekit.interfaces.score_model import ScoreModel
-from scorekit.interfaces.solver import Solver
+from scorekit.interfaces.solver import QuadratureFunc, Solver, SolveStats
 from scorekit.interfaces.trace_estimator import TraceEstimator
 
-__all__ = ["Loss", "NoiseSchedule", "Sampler", "ScoreModel", "Solver", "TraceEstimator"]
+__all__ = [
+    "Loss",
+    "NoiseSchedule",
+    "QuadratureFunc",
+    "Sampler",
+    "ScoreModel",
+    "SolveStats",
+    "Solver",
+    "TraceEstimator",
+]
