@@ -30,12 +30,20 @@ LOSSES = [
     ("ism", {"estimator": {"kind": "hutchinson", "probes": 2}}, True),
     ("ssm", {"projections": 2}, True),
     ("ssm_vr", {"estimator": {"kind": "hutchinson", "distribution": "gaussian"}}, True),
+    ("cnf", {"solver": {"kind": "rk4", "steps": 2}}, True),
+    ("cnf", {"solver": {"kind": "dopri5", "rtol": 1e-4, "atol": 1e-4}, "estimator": {"kind": "exact"}}, False),
+    (
+        "cnf",
+        {"solver": {"kind": "adjoint", "solver": {"kind": "euler", "steps": 2}}, "estimator": {"kind": "exact"}},
+        False,
+    ),
 ]
 SAMPLERS = [
     ("langevin", {"num_steps": 5, "step_size": 0.01}),
     ("annealed_langevin", {"steps_per_level": 2}),
     # η = ε/σ_L² = 1 lies inside σ_L²(1 ∓ 1/γ) for GEOMETRIC.
     ("consistent_annealed", {"epsilon": 2.5e-3}),
+    ("cnf", {"solver": {"kind": "rk4", "steps": 3}}),
 ]
 SCHEDULES = [
     ("geometric", GEOMETRIC),

@@ -15,6 +15,7 @@ def test_exported_names() -> None:
         "ConfigError",
         "DataError",
         "DataSource",
+        "Likelihood",
         "Loss",
         "NoiseSchedule",
         "PluginError",

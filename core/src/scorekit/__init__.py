@@ -17,6 +17,7 @@ _EXPORTS: dict[str, str] = {
     "ConfigError": "scorekit.errors",
     "DataError": "scorekit.errors",
     "DataSource": "scorekit.data.sources",
+    "Likelihood": "scorekit.interfaces",
     "Loss": "scorekit.interfaces",
     "NoiseSchedule": "scorekit.interfaces",
     "PluginError": "scorekit.errors",
@@ -48,6 +49,7 @@ __all__ = [
     "ConfigError",
     "DataError",
     "DataSource",
+    "Likelihood",
     "Loss",
     "NoiseSchedule",
     "PluginError",
@@ -95,7 +97,16 @@ if TYPE_CHECKING:
         SolverError,
         UserError,
     )
-    from scorekit.interfaces import Loss, NoiseSchedule, Sampler, ScoreModel, Solver, SolveStats, TraceEstimator
+    from scorekit.interfaces import (
+        Likelihood,
+        Loss,
+        NoiseSchedule,
+        Sampler,
+        ScoreModel,
+        Solver,
+        SolveStats,
+        TraceEstimator,
+    )
     from scorekit.ode import odeint
     from scorekit.tensors import append_dims, batch_sum
 

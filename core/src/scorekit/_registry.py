@@ -44,6 +44,7 @@ COMPONENT_KINDS: tuple[str, ...] = (
     "sampler",
     "solver",
     "trace_estimator",
+    "likelihood",
 )
 
 ENTRY_POINT_GROUP = "scorekit"

@@ -188,6 +188,30 @@ def train(source: str | None, run_dir: Path | None, overrides: tuple[str, ...], 
         reference = run.data.standardizer.inverse(run.data.heldout[: resolved.sample.num])
         plot_samples(samples, run_dir / SAMPLES_PICTURE, reference=reference, title=_describe(resolved, trainer.step))
         click.echo(f"samples: {run_dir / SAMPLES_PICTURE}")
+    if run.likelihood is not None and run.data.event_shape == (2,):
+        from scorekit.engine.run import DENSITY_PICTURE
+
+        _density_picture(run, run_dir / DENSITY_PICTURE, _describe(resolved, trainer.step))
+        click.echo(f"density: {run_dir / DENSITY_PICTURE}")
+
+
+def _density_picture(run: Any, path: Path, title: str, resolution: int = 120) -> None:
+    """The model's density on a grid over the held-out data (2-D runs with a [likelihood])."""
+    import torch
+
+    from scorekit.plotting import plot_density
+
+    data = run.data.standardizer.inverse(run.data.heldout).double()
+    low, high = data.quantile(0.002, dim=0), data.quantile(0.998, dim=0)
+    pad = 0.15 * (high - low)
+    low, high = low - pad, high + pad
+    xs = torch.linspace(float(low[0]), float(high[0]), resolution, dtype=torch.float64)
+    ys = torch.linspace(float(low[1]), float(high[1]), resolution, dtype=torch.float64)
+    grid = torch.stack(torch.meshgrid(xs, ys, indexing="xy"), dim=-1).reshape(-1, 2)
+    model_log_p = run.log_prob(grid).reshape(resolution, resolution)
+    truth = run.density.log_prob(grid).reshape(resolution, resolution) if run.density is not None else None
+    extent = (float(low[0]), float(high[0]), float(low[1]), float(high[1]))
+    plot_density(model_log_p, extent, path, truth=truth, title=title)
 
 
 def _default_run_dir(label: str) -> Path:
@@ -304,6 +328,31 @@ def score(run_dir: Path, input_path: Path, output: Path, sigma: float | None) ->
     click.echo(f"wrote scores at σ = {used:.6g} for {x.shape[0]} points to {output}")
 
 
+@cli.command()
+@click.argument("run_dir", type=click.Path(path_type=Path))
+@click.option(
+    "--input", "-i", "input_path", type=click.Path(path_type=Path), required=True, help="Points (N, d), .npy."
+)
+@click.option("--output", "-o", type=click.Path(path_type=Path), required=True, help="Log-densities (N,), .npy.")
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed of a randomized trace estimator.")
+def logprob(run_dir: Path, input_path: Path, output: Path, seed: int) -> None:
+    """Write the trained model's log-density log p(x) at the given points, in data space (nats).
+
+    Needs a run with a [likelihood] section (a CNF; probability-flow likelihoods of score models
+    come with the sde plugin). The standardization's log-determinant is accounted for."""
+    import numpy as np
+    import torch
+
+    from scorekit.data.arrays import load_array
+
+    output = _output_path(output, (".npy",))
+    run = _load_run(run_dir)
+    x = torch.from_numpy(load_array(input_path))
+    log_p = run.log_prob(x, seed=seed)
+    np.save(output, log_p.numpy(), allow_pickle=False)
+    click.echo(f"wrote log-densities of {x.shape[0]} points to {output} (mean {float(log_p.mean()):.4f} nats)")
+
+
 @cli.command(name="eval")
 @click.argument("run_dir", type=click.Path(path_type=Path))
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
@@ -324,6 +373,11 @@ def eval_command(run_dir: Path, as_json: bool, overrides: tuple[str, ...]) -> No
     if "mode_weights" in result:
         weights = ", ".join(f"{w:.3f}" for w in result["mode_weights"])
         click.echo(f"mode weights: {weights} (max error {result['mode_weight_max_error']:.4f})")
+    if "heldout_log_likelihood" in result:
+        line = f"held-out log-likelihood: {result['heldout_log_likelihood']:.4f} nats"
+        if "true_log_likelihood" in result:
+            line += f" (true density {result['true_log_likelihood']:.4f}, gap {result['log_likelihood_gap']:.4f})"
+        click.echo(line)
     for row in result.get("fisher", []):
         click.echo(f"σ = {row['sigma']:<10.4g} relative Fisher divergence {row['relative_fisher']:.4f}")
 

@@ -53,6 +53,7 @@ COMPONENT_SECTIONS: dict[str, tuple[str, bool]] = {
     "schedule": ("schedule", False),
     "loss": ("loss", True),
     "sampler": ("sampler", False),
+    "likelihood": ("likelihood", False),
 }
 
 
@@ -160,6 +161,7 @@ class RunConfig:
     loss: Component
     schedule: Component | None = None
     sampler: Component | None = None
+    likelihood: Component | None = None
     train: TrainConfig = TrainConfig()
     sample: SampleConfig = SampleConfig()
     eval: EvalConfig = EvalConfig()
@@ -216,6 +218,7 @@ def interface_of(kind: str) -> type | None:
         "sampler": interfaces.Sampler,
         "solver": interfaces.Solver,
         "trace_estimator": interfaces.TraceEstimator,
+        "likelihood": interfaces.Likelihood,
     }.get(kind)
 
 

@@ -8,7 +8,7 @@ import torch
 
 from scorekit.errors import ScorekitError
 
-__all__ = ["plot_samples"]
+__all__ = ["plot_density", "plot_samples"]
 
 
 def plot_samples(samples: torch.Tensor, path: Path, *, reference: torch.Tensor | None = None, title: str = "") -> None:
@@ -35,6 +35,34 @@ def plot_samples(samples: torch.Tensor, path: Path, *, reference: torch.Tensor |
             ax.set_aspect("equal", adjustable="box")
         ax.set_xlim(float(low[0] - pad[0]), float(high[0] + pad[0]))
         ax.set_title(f"{name} (n={p.shape[0]})")
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def plot_density(
+    log_density: torch.Tensor,
+    extent: tuple[float, float, float, float],
+    path: Path,
+    *,
+    truth: torch.Tensor | None = None,
+    title: str = "",
+) -> None:
+    """Heat maps of exp(log-density) on a grid, (ny, nx) over ``extent`` = (x0, x1, y0, y1), beside the truth."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    panels = [("model density", log_density)] + ([("true density", truth)] if truth is not None else [])
+    fig, axes = plt.subplots(1, len(panels), figsize=(4.5 * len(panels), 4.5), squeeze=False)
+    for ax, (name, values) in zip(axes[0], panels, strict=True):
+        ax.imshow(values.exp().numpy(), origin="lower", extent=extent, cmap="magma", interpolation="nearest")
+        ax.set_title(name)
+        ax.set_aspect("equal", adjustable="box")
     if title:
         fig.suptitle(title)
     fig.tight_layout()

@@ -16,8 +16,10 @@ def evaluate(run: Run) -> dict[str, Any]:
     """Metrics of a trained run.
 
     - ``mmd``: unbiased squared MMD between samples and held-out data, in data space;
+    - with a [likelihood]: ``heldout_log_likelihood``, the model's mean log-density over held-out
+      points in data space (nats), and where the density is known the true one beside it and the gap;
     - where the data set's density is known: ``mode_weights`` of the samples and their largest
-      deviation from the true weights, and for each trained σ the relative Fisher divergence
+      deviation from the true weights, and for score models, for each trained σ, the relative Fisher divergence
       E‖s_θ(x̃, σ) − ∇log p_σ(x̃)‖² / E‖∇log p_σ(x̃)‖² over x̃ = x + σε, x held out; a run
       without a schedule (a σ = 0 objective) is measured at σ = 0.
     """
@@ -32,6 +34,13 @@ def evaluate(run: Run) -> dict[str, Any]:
         result["mmd"] = mmd(samples.flatten(1), heldout.flatten(1), generator=generator)
         result["non_finite_samples"] = int((~torch.isfinite(samples.flatten(1))).any(dim=1).sum())
     density = run.density
+    if run.likelihood is not None:
+        heldout = data.standardizer.inverse(data.heldout[: config.num_points])
+        result["heldout_log_likelihood"] = float(run.log_prob(heldout, seed=config.seed).mean())
+        if density is not None:
+            truth = float(density.log_prob(heldout.double()).mean())
+            result["true_log_likelihood"] = truth
+            result["log_likelihood_gap"] = truth - result["heldout_log_likelihood"]
     if density is None:
         return result
     if run.sampler is not None:
@@ -41,6 +50,8 @@ def evaluate(run: Run) -> dict[str, Any]:
         result["mode_weights"] = [float(w) for w in weights]
         result["mode_weight_max_error"] = mode_weight_error(weights, true_weights)
     schedule = run.schedule
+    if run.trained_model()[0].parametrization != "score":
+        return result
     if schedule is None:
         # σ = 0 objectives (implicit, sliced score matching) learn the clean data's score.
         result["fisher"] = _fisher_per_sigma(run, [0.0], generator)

@@ -24,7 +24,7 @@ from scorekit.engine.metrics import MetricsWriter
 from scorekit.engine.sampling import sample_in_chunks
 from scorekit.engine.trainer import Trainer
 from scorekit.errors import CheckpointError, ConfigError, UserError
-from scorekit.interfaces import Loss, NoiseSchedule, Sampler, ScoreModel
+from scorekit.interfaces import Likelihood, Loss, NoiseSchedule, Sampler, ScoreModel
 
 __all__ = ["CONFIG_FILE", "Run"]
 
@@ -32,6 +32,7 @@ CONFIG_FILE = "config.toml"
 CHECKPOINTS = "checkpoints"
 METRICS_FILE = "metrics.jsonl"
 SAMPLES_PICTURE = "samples.png"
+DENSITY_PICTURE = "density.png"
 
 
 class Run:
@@ -46,9 +47,11 @@ class Run:
         self.loss: Loss = config.loss.build()
         self.schedule: NoiseSchedule | None = config.schedule.build() if config.schedule else None
         self.sampler: Sampler | None = config.sampler.build() if config.sampler else None
+        self.likelihood: Likelihood | None = config.likelihood.build() if config.likelihood else None
         self.loss.check(self.schedule)
-        if self.sampler is not None:
-            self.sampler.check(self.schedule)
+        for component in (self.sampler, self.likelihood):
+            if component is not None:
+                component.check(self.schedule)
         self._source: DataSource = config.data.build()
         self._data: DataBundle | None = None
 
@@ -161,6 +164,29 @@ class Run:
         )
         return standardizer.inverse(samples)
 
+    def log_prob(self, x: torch.Tensor, *, chunk_size: int = 4096, seed: int = 0) -> torch.Tensor:
+        """The trained model's log-density at data-space points ``x`` (N, *event), in data space.
+
+        The model sees y = (x − mean)/scale, so log p_data(x) = log p_model(y) − Σᵢ log scaleᵢ.
+        Points go through in chunks of ``chunk_size``; an adaptive solver picks its steps per chunk.
+        """
+        if self.likelihood is None:
+            raise ConfigError('the run has no [likelihood] section; add one (e.g. kind = "cnf") @ $.likelihood')
+        model, standardizer = self.trained_model()
+        if x.ndim < 2 or x.shape[1:] != model.event_shape:
+            raise UserError(
+                f"input must have shape (N, {', '.join(map(str, model.event_shape))}), got {tuple(x.shape)}"
+            )
+        if not bool(torch.isfinite(x).all()):
+            raise UserError("input holds NaN or infinite values")
+        generator = torch.Generator(device=self.device).manual_seed(seed)
+        log_det = -sum(math.log(s) for s in standardizer.scale)
+        pieces = []
+        for chunk in torch.split(standardizer.forward(x.to(torch.float32)), chunk_size):
+            log_p = self.likelihood.log_prob(model, chunk.to(self.device), schedule=self.schedule, generator=generator)
+            pieces.append(log_p.detach().cpu().double() + log_det)
+        return torch.cat(pieces)
+
     def score(self, x: torch.Tensor, sigma: float | None) -> tuple[torch.Tensor, float]:
         """The trained score at data-space points ``x`` for data-space noise level σ; returns (score, σ).
 
@@ -168,6 +194,11 @@ class Run:
         only the clean data's score, σ = 0.
         """
         model, standardizer = self.trained_model()
+        if model.parametrization != "score":
+            raise UserError(
+                f"this run's model predicts a {model.parametrization}, not a score; "
+                "`scorekit logprob` gives its log-density"
+            )
         if x.ndim != 2 or x.shape[1:] != model.event_shape:
             raise UserError(
                 f"input must have shape (N, {', '.join(map(str, model.event_shape))}), got {tuple(x.shape)}"

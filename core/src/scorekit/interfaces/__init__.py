@@ -1,7 +1,8 @@
-"""The six interfaces every plugin implements or consumes."""
+"""The seven interfaces every plugin implements or consumes."""
 
 from __future__ import annotations
 
+from scorekit.interfaces.likelihood import Likelihood
 from scorekit.interfaces.loss import Loss
 from scorekit.interfaces.noise_schedule import NoiseSchedule
 from scorekit.interfaces.sampler import Sampler
@@ -10,6 +11,7 @@ from scorekit.interfaces.solver import QuadratureFunc, Solver, SolveStats
 from scorekit.interfaces.trace_estimator import TraceEstimator
 
 __all__ = [
+    "Likelihood",
     "Loss",
     "NoiseSchedule",
     "QuadratureFunc",

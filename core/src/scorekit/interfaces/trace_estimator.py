@@ -37,6 +37,9 @@ class TraceEstimator(ABC):
             f"{type(self).__name__} draws no random probes; use a randomized estimator such as 'hutchinson'"
         )
 
+    def reset(self) -> None:  # noqa: B027 - a hook with nothing to do by default
+        """Start a new trajectory: an estimator that holds its probes fixed along an ODE solve draws new ones."""
+
     @abstractmethod
     def trace(
         self,
