@@ -1,0 +1,282 @@
+"""scorekit's ODE solvers and adjoint against torchdiffeq: gradient agreement, speed, NFE, memory.
+
+What it measures (CPU, ``--threads`` torch threads, torchdiffeq as a benchmark-only dependency):
+
+1. Gradients at rtol = atol = 1e-9, float64, dopri5: an MLP field f(z, t) (2 → 32 → 32 → 2, tanh,
+   t appended to the input), batch 64, output times [0, 0.5, 1], loss Σ w_k·z(t_k)². Gradients with
+   respect to z₀, t and every parameter from scorekit's adjoint, scorekit's direct backpropagation
+   and torchdiffeq's ``odeint_adjoint``; the largest relative error ‖g − g_ref‖/‖g_ref‖ over the
+   tensors, against scorekit's adjoint.
+2. Speed: forward + backward of dopri5 at rtol = atol = 1e-5 through the adjoint, batch 512,
+   d ∈ {2, 64}, field d → 64 → 64 → d (tanh, t appended, output scaled by 3 so that the solve takes
+   tens of steps), t ∈ [0, 1], loss Σ z(1)². scorekit's adjoint, with and without the seminorm,
+   against torchdiffeq's ``odeint_adjoint`` (and its seminorm), interleaved, ``--repeats`` times
+   after a warm-up; medians. NFE counted by the field itself (forward and backward together) and,
+   for scorekit, split by its SolveStats.
+3. Memory: RK4 with fixed steps, batch 4096, d = 2, field 2 → 64 → 64 → 2, loss Σ z(1)², forward +
+   backward, each in a fresh subprocess: the peak resident set during the solve minus the resident
+   set just before it (VmHWM − VmRSS, Linux; allocator noise of a few MiB), and the bytes the
+   forward pass saves for backward (saved-tensor hooks; exact). Adjoint at 10, 100, 1000 steps;
+   direct backpropagation at 10, 30, 100 (1000 would need ~16 GB); a plot of both.
+
+Targets (issue 5): adjoint gradients within 1e-6 of torchdiffeq's and of direct backprop; adjoint
+time ≤ 0.8× torchdiffeq's with NFE ≤ torchdiffeq's at d = 2 and d = 64; seminorm backward NFE ≤ 0.8×
+the plain norm's; adjoint peak memory from 10 to 1000 steps ≤ 1.1×.
+
+Run ``python benchmarks/ode_adjoint.py`` (about 2 minutes on 2 cores); writes
+``benchmarks/results/ode_adjoint.json`` and ``benchmarks/results/ode_memory.png``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+RESULTS = Path(__file__).resolve().parent / "results"
+BATCH_MEMORY = 4096
+
+
+class Field(nn.Module):
+    """f(z, t): an MLP on [z, t], tanh, output scaled; counts its own evaluations."""
+
+    def __init__(self, dim: int, hidden: int, scale: float = 1.0) -> None:
+        super().__init__()
+        self.net = nn.Sequential(
+            nn.Linear(dim + 1, hidden), nn.Tanh(), nn.Linear(hidden, hidden), nn.Tanh(), nn.Linear(hidden, dim)
+        )
+        self.scale = scale
+        self.nfe = 0
+
+    def forward(self, t: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
+        self.nfe += 1
+        return self.scale * self.net(torch.cat([z, t.to(z.dtype).expand(z.shape[0], 1)], dim=1))
+
+
+def _seminorm(state: torch.Tensor) -> torch.Tensor:  # torchdiffeq's seminorm for a single-tensor state
+    return state.abs().pow(2).mean().sqrt()
+
+
+# -- 1. gradients --------------------------------------------------------------------------------
+def gradients() -> dict[str, Any]:
+    import torchdiffeq
+
+    import scorekit
+
+    torch.manual_seed(0)
+    field = Field(2, 32).double()
+    z0 = torch.randn(64, 2, dtype=torch.float64)
+    t = torch.tensor([0.0, 0.5, 1.0], dtype=torch.float64)
+    weights = torch.tensor([0.5, 1.0, 1.5], dtype=torch.float64).view(3, 1, 1)
+
+    def grads(run: Any) -> list[torch.Tensor]:
+        z = z0.clone().requires_grad_(True)
+        times = t.clone().requires_grad_(True)
+        field.zero_grad(set_to_none=True)
+        ys = run(z, times)
+        (weights * ys.square()).sum().backward()
+        return [z.grad, times.grad, *[p.grad for p in field.parameters()]]
+
+    tol = {"rtol": 1e-9, "atol": 1e-9}
+    ours = grads(lambda z, s: scorekit.odeint(field, z, s, adjoint=True, **tol))
+    direct = grads(lambda z, s: scorekit.odeint(field, z, s, **tol))
+    peer = grads(lambda z, s: torchdiffeq.odeint_adjoint(field, z, s, method="dopri5", **tol))
+
+    def worst(other: list[torch.Tensor]) -> float:
+        return max(float((o - g).norm() / g.norm()) for o, g in zip(other, ours, strict=True))
+
+    return {"vs_torchdiffeq_adjoint": worst(peer), "vs_direct_backprop": worst(direct)}
+
+
+# -- 2. speed ------------------------------------------------------------------------------------
+def speed(dim: int, repeats: int) -> dict[str, Any]:
+    import torchdiffeq
+
+    from scorekit.ode import build_solver
+
+    torch.manual_seed(0)
+    field = Field(dim, 64, scale=3.0)
+    z0 = torch.randn(512, dim)
+    t = torch.tensor([0.0, 1.0])
+    tol = {"rtol": 1e-5, "atol": 1e-5}
+    plain = build_solver("dopri5", adjoint=True, **tol)
+    semi = build_solver("dopri5", adjoint=True, seminorm=True, **tol)
+
+    def ours(solver: Any) -> Any:
+        def run() -> dict[str, int]:
+            field.nfe = 0
+            ys = solver.integrate(field, z0, t)
+            ys[-1].square().sum().backward()
+            s = solver.stats
+            return {"nfe": field.nfe, "forward_nfe": s.nfe, "backward_nfe": s.backward_nfe}
+
+        return run
+
+    def peer(seminorm: bool) -> Any:
+        options = {"norm": "seminorm"} if seminorm else None
+
+        def run() -> dict[str, int]:
+            field.nfe = 0
+            ys = torchdiffeq.odeint_adjoint(field, z0, t, method="dopri5", adjoint_options=options, **tol)
+            forward = field.nfe
+            ys[-1].square().sum().backward()
+            return {"nfe": field.nfe, "forward_nfe": forward, "backward_nfe": field.nfe - forward}
+
+        return run
+
+    runs = {
+        "scorekit": ours(plain),
+        "scorekit_seminorm": ours(semi),
+        "torchdiffeq": peer(False),
+        "torchdiffeq_seminorm": peer(True),
+    }
+    times: dict[str, list[float]] = {name: [] for name in runs}
+    counts: dict[str, dict[str, int]] = {}
+    for name, run in runs.items():  # warm-up
+        counts[name] = run()
+    for _ in range(repeats):
+        for name, run in runs.items():
+            field.zero_grad(set_to_none=True)
+            start = time.perf_counter()
+            run()
+            times[name].append(time.perf_counter() - start)
+    medians = {name: statistics.median(v) for name, v in times.items()}
+    return {
+        "dim": dim,
+        "seconds": medians,
+        "nfe": counts,
+        "time_ratio": medians["scorekit"] / medians["torchdiffeq"],
+        "time_ratio_seminorm": medians["scorekit_seminorm"] / medians["torchdiffeq_seminorm"],
+        "seminorm_backward_nfe_ratio": counts["scorekit_seminorm"]["backward_nfe"] / counts["scorekit"]["backward_nfe"],
+    }
+
+
+# -- 3. memory (one subprocess per cell) ---------------------------------------------------------
+def _status_kib(field_name: str) -> int:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith(field_name + ":"):
+            return int(line.split()[1])
+    raise RuntimeError(f"{field_name} not in /proc/self/status")
+
+
+def memory_cell(steps: int, adjoint: bool) -> dict[str, Any]:
+    import scorekit
+
+    torch.manual_seed(0)
+    field = Field(2, 64)
+    z0 = torch.randn(BATCH_MEMORY, 2)
+    t = torch.tensor([0.0, 1.0])
+    saved = 0
+
+    def pack(x: torch.Tensor) -> torch.Tensor:
+        nonlocal saved
+        saved += x.numel() * x.element_size()
+        return x
+
+    before = _status_kib("VmRSS")
+    start = time.perf_counter()
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda x: x):
+        ys = scorekit.odeint(field, z0, t, solver="rk4", options={"steps": steps}, adjoint=adjoint)
+    ys[-1].square().sum().backward()
+    seconds = time.perf_counter() - start
+    peak = _status_kib("VmHWM")
+    return {
+        "steps": steps,
+        "adjoint": adjoint,
+        "peak_mib": (peak - before) / 1024,
+        "graph_mib": saved / 2**20,
+        "seconds": seconds,
+    }
+
+
+def memory(threads: int) -> list[dict[str, Any]]:
+    cells = []
+    for adjoint in (True, False):
+        # Direct backpropagation at 1000 steps would hold ~16 GB here; its growth shows by 100.
+        for steps in (10, 100, 1000) if adjoint else (10, 30, 100):
+            cell = json.dumps({"steps": steps, "adjoint": adjoint})
+            out = subprocess.run(
+                [sys.executable, __file__, "--memory-cell", cell, "--threads", str(threads)],
+                check=True,
+                capture_output=True,
+                text=True,
+            )
+            cells.append(json.loads(out.stdout.strip().splitlines()[-1]))
+            c = cells[-1]
+            print(
+                f"  memory: {'adjoint' if adjoint else 'direct '} {steps:>5} steps: peak {c['peak_mib']:.1f} MiB, "
+                f"graph saved by the forward pass {c['graph_mib']:.2f} MiB ({c['seconds']:.2f} s)"
+            )
+    return cells
+
+
+def plot_memory(cells: list[dict[str, Any]], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(5.5, 4))
+    for adjoint, label in ((False, "direct backpropagation"), (True, "adjoint")):
+        points = sorted((c["steps"], max(c["peak_mib"], 0.1)) for c in cells if c["adjoint"] == adjoint)
+        ax.plot(*zip(*points, strict=True), marker="o", label=label)
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel("RK4 steps")
+    ax.set_ylabel("peak memory of forward + backward (MiB)")
+    ax.set_title(f"gradient memory vs number of steps (batch {BATCH_MEMORY}, d = 2)")
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend()
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
+    parser.add_argument("--repeats", type=int, default=9, help="timed repeats per side (default 9)")
+    parser.add_argument("--memory-cell", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    if args.memory_cell:
+        cell = json.loads(args.memory_cell)
+        print(json.dumps(memory_cell(cell["steps"], cell["adjoint"])))
+        return
+    result: dict[str, Any] = {"threads": args.threads, "torch": torch.__version__}
+    result["gradients"] = gradients()
+    print(f"gradients (float64, tol 1e-9): {result['gradients']}")
+    result["speed"] = []
+    for dim in (2, 64):
+        row = speed(dim, args.repeats)
+        result["speed"].append(row)
+        sec, nfe = row["seconds"], row["nfe"]
+        print(
+            f"d = {dim}: adjoint fwd+bwd median {sec['scorekit'] * 1e3:.1f} ms vs torchdiffeq "
+            f"{sec['torchdiffeq'] * 1e3:.1f} ms (ratio {row['time_ratio']:.3f}); "
+            f"NFE {nfe['scorekit']['nfe']} vs {nfe['torchdiffeq']['nfe']}; seminorm: "
+            f"{sec['scorekit_seminorm'] * 1e3:.1f} ms vs {sec['torchdiffeq_seminorm'] * 1e3:.1f} ms, "
+            f"backward NFE ratio {row['seminorm_backward_nfe_ratio']:.3f}"
+        )
+        print(f"  NFE detail: {row['nfe']}")
+    result["memory"] = memory(args.threads)
+    adjoint_peaks = {c["steps"]: c["peak_mib"] for c in result["memory"] if c["adjoint"]}
+    result["adjoint_memory_ratio_1000_over_10"] = adjoint_peaks[1000] / adjoint_peaks[10]
+    print(f"adjoint peak memory 1000 / 10 steps: {result['adjoint_memory_ratio_1000_over_10']:.3f}")
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    (RESULTS / "ode_adjoint.json").write_text(json.dumps(result, indent=2))
+    plot_memory(result["memory"], RESULTS / "ode_memory.png")
+    print(f"wrote {RESULTS / 'ode_adjoint.json'} and {RESULTS / 'ode_memory.png'}")
+
+
+if __name__ == "__main__":
+    main()
