@@ -87,10 +87,6 @@ def _interpolate(
     return (2 * t3 - 3 * t2 + 1) * y0 + (t3 - 2 * t2 + theta) * h * f0 + (-2 * t3 + 3 * t2) * y1 + (t3 - t2) * h * f1
 
 
-def _quadrature_step(q: torch.Tensor, qks: Sequence[torch.Tensor | None], weights: Sequence[float], h: Time) -> Any:
-    return combine(q, qks, weights, h)  # type: ignore[arg-type]
-
-
 def _check_state(name: str, t: float, y: torch.Tensor, q: torch.Tensor | None) -> None:
     if not bool(torch.isfinite(y).all()) or (q is not None and not bool(torch.isfinite(q).all())):
         raise SolverError(f"{name}: the state became non-finite (NaN or inf) at t = {t:.6g}")
@@ -117,7 +113,7 @@ def solve_fixed(
             f, qf = ev(t, y)
             y, _, qks = rk_stages(ev, tab, t, h, y, f, qf)
             if q is not None:
-                q = _quadrature_step(q, qks, tab.b, h)
+                q = combine(q, qks, tab.b, h)  # type: ignore[arg-type]
             stats.accepted += 1
         _check_state(name, float(times[i + 1]), y, q)
         ys.append(y)
@@ -209,9 +205,10 @@ def solve_adaptive(
             )
         y1, ks, qks = rk_stages(ev, tab, t_obj, h_obj, y, f, qf)
         taken += 1
+        # q₁ once, with its graph when backpropagating through the steps; the error never has one.
+        q1 = combine(q, qks, tab.b, h_obj) if use_q else None  # type: ignore[arg-type]
         with torch.no_grad():
             ratio_t = error_ratio(combine(None, ks, tab.error, h_signed), y, y1, norm_y)
-            q1 = _quadrature_step(q, qks, tab.b, h_obj) if use_q else None
             if use_q and quadrature_error:
                 e_q = combine(None, qks, tab.error, h_signed)  # type: ignore[arg-type]
                 ratio_t = torch.maximum(ratio_t, error_ratio(e_q, q, q1, norm_q))  # type: ignore[arg-type]
@@ -221,8 +218,6 @@ def solve_adaptive(
         if ratio <= 1.0:
             rejected_nonfinite = False
             stats.accepted += 1
-            if use_q and torch.is_grad_enabled():
-                q1 = _quadrature_step(q, qks, tab.b, h_obj)  # with its graph (direct backpropagation)
             while idx < n and direction * (tf[idx] - t_next) <= 0.0:
                 if tf[idx] == t_next or (last and idx == n - 1):
                     ys.append(y1)
