@@ -14,16 +14,24 @@ What it measures (CPU, ``--threads`` torch threads, torchdiffeq as a benchmark-o
    after a warm-up; medians. NFE counted by the field itself (forward and backward together) and,
    for scorekit, split by its SolveStats.
 3. Memory: RK4 with fixed steps, batch 4096, d = 2, field 2 → 64 → 64 → 2, loss Σ z(1)², forward +
-   backward, each in a fresh subprocess: the peak resident set during the solve minus the resident
-   set just before it (VmHWM − VmRSS, Linux; allocator noise of a few MiB), and the bytes the
-   forward pass saves for backward (saved-tensor hooks; exact). Adjoint at 10, 100, 1000 steps;
-   direct backpropagation at 10, 30, 100 (1000 would need ~16 GB); a plot of both.
+   backward, each cell in a fresh subprocess, ``--memory-repeats`` times (median): a 10-step solve
+   first (imports, lazy initialisation, thread pools), then the peak resident set is reset
+   (``/proc/self/clear_refs``) and the measured solve's peak minus the resident set just before it is
+   recorded (VmHWM − VmRSS, Linux), with the bytes the forward pass saves for backward (saved-tensor
+   hooks; exact). The subprocesses run with glibc's mmap threshold pinned at 64 KiB
+   (``MALLOC_MMAP_THRESHOLD_``): by default glibc raises that threshold each time a large block is
+   freed, after which megabyte-sized tensors come from the brk heap, whose freed space stays resident,
+   so RSS grows with the number of allocations rather than with what is live (measured: 60.7 → 73.0 MiB
+   from 10 to 1000 steps with the default, while the saved graph stays at 0.08 MiB). Pinning it
+   applies to both libraries and all step counts alike. scorekit's adjoint and torchdiffeq's
+   ``odeint_adjoint`` at 10, 100, 1000 steps; scorekit's direct backpropagation at 10, 30, 100 (1000
+   would need ~16 GB); a plot of all three.
 
 Targets (issue 5): adjoint gradients within 1e-6 of torchdiffeq's and of direct backprop; adjoint
 time ≤ 0.8× torchdiffeq's with NFE ≤ torchdiffeq's at d = 2 and d = 64; seminorm backward NFE ≤ 0.8×
 the plain norm's; adjoint peak memory from 10 to 1000 steps ≤ 1.1×.
 
-Run ``python benchmarks/ode_adjoint.py`` (about 2 minutes on 2 cores); writes
+Run ``python benchmarks/ode_adjoint.py`` (about 6 minutes on 2 cores); writes
 ``benchmarks/results/ode_adjoint.json`` and ``benchmarks/results/ode_memory.png``.
 """
 
@@ -31,6 +39,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import subprocess
 import sys
@@ -167,7 +176,7 @@ def _status_kib(field_name: str) -> int:
     raise RuntimeError(f"{field_name} not in /proc/self/status")
 
 
-def memory_cell(steps: int, adjoint: bool) -> dict[str, Any]:
+def memory_cell(steps: int, impl: str, adjoint: bool) -> dict[str, Any]:
     import scorekit
 
     torch.manual_seed(0)
@@ -181,15 +190,29 @@ def memory_cell(steps: int, adjoint: bool) -> dict[str, Any]:
         saved += x.numel() * x.element_size()
         return x
 
+    def solve(n: int) -> None:
+        with torch.autograd.graph.saved_tensors_hooks(pack, lambda x: x):
+            if impl == "scorekit":
+                ys = scorekit.odeint(field, z0, t, solver="rk4", options={"steps": n}, adjoint=adjoint)
+            else:
+                import torchdiffeq
+
+                run = torchdiffeq.odeint_adjoint if adjoint else torchdiffeq.odeint
+                ys = run(field, z0, t, method="rk4", options={"step_size": 1.0 / n})
+        ys[-1].square().sum().backward()
+
+    solve(10)  # warm-up: imports, plugin registry, thread pools, autograd engine
+    field.zero_grad(set_to_none=True)
+    saved = 0
+    Path("/proc/self/clear_refs").write_text("5")  # reset VmHWM to the current RSS
     before = _status_kib("VmRSS")
     start = time.perf_counter()
-    with torch.autograd.graph.saved_tensors_hooks(pack, lambda x: x):
-        ys = scorekit.odeint(field, z0, t, solver="rk4", options={"steps": steps}, adjoint=adjoint)
-    ys[-1].square().sum().backward()
+    solve(steps)
     seconds = time.perf_counter() - start
     peak = _status_kib("VmHWM")
     return {
         "steps": steps,
+        "impl": impl,
         "adjoint": adjoint,
         "peak_mib": (peak - before) / 1024,
         "graph_mib": saved / 2**20,
@@ -197,24 +220,38 @@ def memory_cell(steps: int, adjoint: bool) -> dict[str, Any]:
     }
 
 
-def memory(threads: int) -> list[dict[str, Any]]:
+MEMORY_CELLS = (
+    [("scorekit", True, n) for n in (10, 100, 1000)]
+    + [("torchdiffeq", True, n) for n in (10, 100, 1000)]
+    + [("scorekit", False, n) for n in (10, 30, 100)]
+)
+
+
+def memory(threads: int, repeats: int) -> list[dict[str, Any]]:
+    env = {**os.environ, "MALLOC_MMAP_THRESHOLD_": "65536"}
     cells = []
-    for adjoint in (True, False):
-        # Direct backpropagation at 1000 steps would hold ~16 GB here; its growth shows by 100.
-        for steps in (10, 100, 1000) if adjoint else (10, 30, 100):
-            cell = json.dumps({"steps": steps, "adjoint": adjoint})
+    for impl, adjoint, steps in MEMORY_CELLS:
+        runs = []
+        for _ in range(repeats):
+            cell = json.dumps({"steps": steps, "impl": impl, "adjoint": adjoint})
             out = subprocess.run(
                 [sys.executable, __file__, "--memory-cell", cell, "--threads", str(threads)],
                 check=True,
                 capture_output=True,
                 text=True,
+                env=env,
             )
-            cells.append(json.loads(out.stdout.strip().splitlines()[-1]))
-            c = cells[-1]
-            print(
-                f"  memory: {'adjoint' if adjoint else 'direct '} {steps:>5} steps: peak {c['peak_mib']:.1f} MiB, "
-                f"graph saved by the forward pass {c['graph_mib']:.2f} MiB ({c['seconds']:.2f} s)"
-            )
+            runs.append(json.loads(out.stdout.strip().splitlines()[-1]))
+        c = {**runs[0], "peak_mib": statistics.median(r["peak_mib"] for r in runs)}
+        c["peak_mib_runs"] = [r["peak_mib"] for r in runs]
+        c["seconds"] = statistics.median(r["seconds"] for r in runs)
+        cells.append(c)
+        label = f"{impl} {'adjoint' if adjoint else 'direct'}"
+        print(
+            f"  memory: {label:<20} {steps:>5} steps: peak {c['peak_mib']:.2f} MiB (median of "
+            f"{', '.join(f'{p:.2f}' for p in c['peak_mib_runs'])}), graph saved by the forward pass "
+            f"{c['graph_mib']:.2f} MiB ({c['seconds']:.2f} s)"
+        )
     return cells
 
 
@@ -225,8 +262,15 @@ def plot_memory(cells: list[dict[str, Any]], path: Path) -> None:
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(5.5, 4))
-    for adjoint, label in ((False, "direct backpropagation"), (True, "adjoint")):
-        points = sorted((c["steps"], max(c["peak_mib"], 0.1)) for c in cells if c["adjoint"] == adjoint)
+    series = (
+        ("scorekit", False, "scorekit, direct backpropagation"),
+        ("scorekit", True, "scorekit adjoint"),
+        ("torchdiffeq", True, "torchdiffeq odeint_adjoint"),
+    )
+    for impl, adjoint, label in series:
+        points = sorted(
+            (c["steps"], max(c["peak_mib"], 0.1)) for c in cells if c["adjoint"] == adjoint and c["impl"] == impl
+        )
         ax.plot(*zip(*points, strict=True), marker="o", label=label)
     ax.set_xscale("log")
     ax.set_yscale("log")
@@ -245,14 +289,19 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
     parser.add_argument("--repeats", type=int, default=9, help="timed repeats per side (default 9)")
+    parser.add_argument("--memory-repeats", type=int, default=3, help="subprocesses per memory cell (default 3)")
+    parser.add_argument("--only-memory", action="store_true", help="run only the memory part")
     parser.add_argument("--memory-cell", help=argparse.SUPPRESS)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     if args.memory_cell:
         cell = json.loads(args.memory_cell)
-        print(json.dumps(memory_cell(cell["steps"], cell["adjoint"])))
+        print(json.dumps(memory_cell(cell["steps"], cell["impl"], cell["adjoint"])))
         return
     result: dict[str, Any] = {"threads": args.threads, "torch": torch.__version__}
+    if args.only_memory:
+        memory_part(result, args)
+        return
     result["gradients"] = gradients()
     print(f"gradients (float64, tol 1e-9): {result['gradients']}")
     result["speed"] = []
@@ -268,14 +317,20 @@ def main() -> None:
             f"backward NFE ratio {row['seminorm_backward_nfe_ratio']:.3f}"
         )
         print(f"  NFE detail: {row['nfe']}")
-    result["memory"] = memory(args.threads)
-    adjoint_peaks = {c["steps"]: c["peak_mib"] for c in result["memory"] if c["adjoint"]}
-    result["adjoint_memory_ratio_1000_over_10"] = adjoint_peaks[1000] / adjoint_peaks[10]
-    print(f"adjoint peak memory 1000 / 10 steps: {result['adjoint_memory_ratio_1000_over_10']:.3f}")
+    memory_part(result, args)
+
+
+def memory_part(result: dict[str, Any], args: argparse.Namespace) -> None:
+    result["memory"] = memory(args.threads, args.memory_repeats)
+    for impl in ("scorekit", "torchdiffeq"):
+        peaks = {c["steps"]: c["peak_mib"] for c in result["memory"] if c["adjoint"] and c["impl"] == impl}
+        result[f"{impl}_adjoint_memory_ratio_1000_over_10"] = peaks[1000] / peaks[10]
+        print(f"{impl} adjoint peak memory 1000 / 10 steps: {peaks[1000] / peaks[10]:.3f}")
     RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / "ode_adjoint.json").write_text(json.dumps(result, indent=2))
+    name = "ode_adjoint_memory.json" if args.only_memory else "ode_adjoint.json"
+    (RESULTS / name).write_text(json.dumps(result, indent=2))
     plot_memory(result["memory"], RESULTS / "ode_memory.png")
-    print(f"wrote {RESULTS / 'ode_adjoint.json'} and {RESULTS / 'ode_memory.png'}")
+    print(f"wrote {RESULTS / name} and {RESULTS / 'ode_memory.png'}")
 
 
 if __name__ == "__main__":
