@@ -119,6 +119,30 @@ def test_unreadable_files(tmp_path: Path) -> None:
         load_array(tmp_path / "notes.npz")
 
 
+def test_load_other_ranks(tmp_path: Path) -> None:
+    images = np.arange(2 * 3 * 4, dtype=np.uint8).reshape(2, 3, 4)
+    np.save(tmp_path / "images.npy", images)
+    kept = load_array(tmp_path / "images.npy", ndims=(3, 4), dtype=None)
+    assert kept.dtype == np.uint8
+    np.testing.assert_array_equal(kept, images)
+    as_float = load_array(tmp_path / "images.npy", ndims=(3, 4))
+    assert as_float.dtype == np.float32 and as_float.shape == (2, 3, 4)
+    with pytest.raises(
+        DataError, match=r"images\.npy: expected a float array of shape \(N, d\), got shape \(2, 3, 4\)"
+    ):
+        load_array(tmp_path / "images.npy")
+    with pytest.raises(DataError, match=r"images\.npy: expected a 4-D array, got shape \(2, 3, 4\)"):
+        load_array(tmp_path / "images.npy", ndims=(4,))
+    np.save(tmp_path / "empty.npy", np.zeros((5, 0, 4)))
+    with pytest.raises(DataError, match=r"at least 2 points and no empty axis, got shape \(5, 0, 4\)"):
+        load_array(tmp_path / "empty.npy", ndims=(3,))
+    with_nan = np.zeros((4, 2, 2, 2))
+    with_nan[1, 0, 1, 1] = with_nan[3, 1, 0, 0] = with_nan[3, 1, 1, 1] = np.nan
+    np.save(tmp_path / "nan.npy", with_nan)
+    with pytest.raises(DataError, match=r"contains 3 non-finite values \(NaN or Inf\) in 2 of 4 rows"):
+        load_array(tmp_path / "nan.npy", ndims=(4,))
+
+
 def test_split_partitions_the_rows() -> None:
     x = torch.arange(100.0)[:, None].repeat(1, 3)
     train, held_out = split(x, 0.2, seeded(22))

@@ -60,6 +60,37 @@ def test_sample_npy_and_png(trained: Path, tmp_path: Path, capsys: pytest.Captur
     assert code == 0 and (tmp_path / "x.png").read_bytes()[:4] == b"\x89PNG"
 
 
+def test_image_runs_draw_image_grids(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import scorekit.plotting
+
+    drawn: list[tuple[str, tuple[int, ...], tuple[int, ...] | None]] = []
+    real = scorekit.plotting.plot_image_grid
+
+    def recording(images: torch.Tensor, path: Path, **options: object) -> None:
+        reference = options.get("reference")
+        drawn.append((path.name, tuple(images.shape), None if reference is None else tuple(reference.shape)))
+        real(images, path, **options)
+
+    monkeypatch.setattr(scorekit.plotting, "plot_image_grid", recording)
+    raw = small_config(data={"kind": "digits", "classes": [0, 1]}, train={"steps": 20, "checkpoint_every": 20})
+    for key in ("num_train", "num_heldout", "num_modes", "radius", "std"):
+        raw["data"].pop(key, None)
+    code, _, err = run_cli(["train", write_toml(tmp_path / "d.toml", raw), "--run-dir", tmp_path / "run"], capsys)
+    assert code == 0, err
+    # The picture after training shows at most 64 samples, beside as many held-out digits.
+    assert drawn == [("samples.png", (64, 1, 8, 8), (36, 1, 8, 8))]
+    assert (tmp_path / "run" / "samples.png").read_bytes()[:4] == b"\x89PNG"
+    code, _, err = run_cli(["sample", tmp_path / "run", "-n", 5, "-o", tmp_path / "x.npy"], capsys)
+    assert code == 0, err
+    x = np.load(tmp_path / "x.npy")
+    assert x.shape == (5, 1, 8, 8) and x.dtype == np.float32 and np.isfinite(x).all()
+    code, _, err = run_cli(["sample", tmp_path / "run", "-n", 5, "-o", tmp_path / "x.png"], capsys)
+    assert code == 0, err
+    assert drawn[-1] == ("x.png", (5, 1, 8, 8), None)
+
+
 def test_score_accounts_for_standardization(
     trained: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], registry: Registry
 ) -> None:

@@ -66,7 +66,9 @@ def test_missing_section_and_missing_kind(registry: Registry) -> None:
         load_config(raw, registry)
     raw = preset_dict()
     del raw["model"]["kind"]
-    with pytest.raises(ConfigError, match=r"missing 'kind' \(available: cnf_mlp, ncsn_mlp, score_mlp\) @ \$\.model"):
+    with pytest.raises(
+        ConfigError, match=r"missing 'kind' \(available: cnf_mlp, ncsn_mlp, score_mlp, time_mlp, unet\) @ \$\.model"
+    ):
         load_config(raw, registry)
 
 

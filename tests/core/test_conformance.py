@@ -31,6 +31,7 @@ LOSSES = [
     ("ssm", {"projections": 2}, True),
     ("ssm_vr", {"estimator": {"kind": "hutchinson", "distribution": "gaussian"}}, True),
     ("cnf", {"solver": {"kind": "rk4", "steps": 2}}, True),
+    ("ddpm", {}, True),
     ("cnf", {"solver": {"kind": "dopri5", "rtol": 1e-4, "atol": 1e-4}, "estimator": {"kind": "exact"}}, False),
     (
         "cnf",
@@ -44,11 +45,18 @@ SAMPLERS = [
     # η = ε/σ_L² = 1 lies inside σ_L²(1 ∓ 1/γ) for GEOMETRIC.
     ("consistent_annealed", {"epsilon": 2.5e-3}),
     ("cnf", {"solver": {"kind": "rk4", "steps": 3}}),
+    # The kernel samplers on the σ schedule: NCSN's ancestral sampler and DDIM for a = 1.
+    ("ddpm", {}),
+    ("ddpm", {"variance": "beta", "steps": 3, "clip_x0": 1.0}),
+    ("ddim", {"steps": 3, "eta": 0.5}),
 ]
 SCHEDULES = [
     ("geometric", GEOMETRIC),
     ("geometric", {**GEOMETRIC, "training": "log_uniform"}),
     ("sigmas", {"sigmas": [1.0, 0.5, 0.1]}),
+    ("linear", {"num_steps": 50}),
+    ("cosine", {"num_steps": 50}),
+    ("betas", {"betas": [0.01, 0.05, 0.2, 0.5]}),
 ]
 TRACE_ESTIMATORS = [
     ("exact", {"vjps_per_pass": 2}, True),

@@ -114,3 +114,46 @@ def test_standardizer_dict_round_trip_and_validation() -> None:
         Standardizer("scalar", (0.0, 0.0), (1.0, 2.0))
     with pytest.raises(ValueError, match=r"shape \(\.\.\., 3\)"):
         standardizer.forward(torch.zeros(4, 2))
+
+
+def image_data(n: int = 500) -> torch.Tensor:
+    """(n, 1, 4, 4) images whose 16 pixels have different means and scales."""
+    pixel_std = torch.linspace(0.5, 4.0, 16, dtype=torch.float64).reshape(1, 4, 4)
+    pixel_mean = torch.linspace(-3.0, 3.0, 16, dtype=torch.float64).reshape(1, 4, 4)
+    return pixel_mean + pixel_std * torch.randn(n, 1, 4, 4, generator=seeded(28), dtype=torch.float64)
+
+
+@pytest.mark.parametrize("mode", ["none", "scalar", "standard"])
+def test_standardizer_on_images(mode: str) -> None:
+    x = image_data()
+    standardizer = Standardizer.fit(x, mode)
+    flat = x.reshape(len(x), 16)
+    assert standardizer == Standardizer.fit(flat, mode)
+    y = standardizer.forward(x)
+    assert y.shape == x.shape
+    # Pixel (c, i, j) is dimension 4i + j of the row-major flattening, in both directions.
+    torch.testing.assert_close(y.reshape(len(x), 16), standardizer.forward(flat))
+    torch.testing.assert_close(standardizer.inverse(y), x)
+    scores = torch.randn(x.shape, generator=seeded(29), dtype=torch.float64)
+    torch.testing.assert_close(standardizer.score_to_model(standardizer.score_to_data(scores)), scores)
+    if mode == "none":
+        torch.testing.assert_close(y, x, rtol=0, atol=0)
+        return
+    torch.testing.assert_close(y.mean(dim=0), torch.zeros(1, 4, 4, dtype=torch.float64), atol=1e-12, rtol=0)
+    if mode == "scalar":
+        assert len(set(standardizer.scale)) == 1
+        assert y.var(dim=0, correction=0).mean().item() == pytest.approx(1.0)
+        torch.testing.assert_close(standardizer.score_to_data(scores), scores / standardizer.scale[0])
+    else:
+        torch.testing.assert_close(y.std(dim=0, correction=0), torch.ones(1, 4, 4, dtype=torch.float64))
+        torch.testing.assert_close(
+            standardizer.score_to_data(scores), scores / flat.std(dim=0, correction=0).reshape(1, 4, 4)
+        )
+
+
+def test_standardizer_rejects_images_of_another_size() -> None:
+    standardizer = Standardizer.fit(image_data(50), "standard")
+    with pytest.raises(ValueError, match=r"shape \(\.\.\., 16\), got shape \(3, 1, 4, 5\)"):
+        standardizer.forward(torch.zeros(3, 1, 4, 5, dtype=torch.float64))
+    with pytest.raises(ValueError, match=r"shape \(N, d\) or \(N, \*event\)"):
+        Standardizer.fit(torch.zeros(3, 0, 4), "scalar")

@@ -50,6 +50,8 @@ ARRAYS: dict[str, Callable[[Path], None]] = {
     "points_d2": lambda p: np.save(p, np.zeros((4, 2), dtype=np.float32)),
     "points_d3": lambda p: np.save(p, np.zeros((4, 3), dtype=np.float32)),
     "latin1_text": lambda p: p.write_bytes("[train]\nsteps = 3 # réglé\n".encode("latin-1")),
+    "images_two_channels": lambda p: np.save(p, np.zeros((4, 2, 5, 5), dtype=np.uint8)),
+    "float_images_wide": lambda p: np.save(p, np.linspace(-1, 1, 4 * 5 * 5).reshape(4, 5, 5)),
 }
 
 

@@ -26,6 +26,8 @@ __all__ = ["cli", "main"]
 
 DEFAULT_PRESET = "ncsn"
 SET_HELP = "Override a config value, e.g. --set train.steps=2000 (repeatable; values are TOML)."
+# At most this many samples make the picture written after training an image run.
+IMAGE_GRID_SIZE = 64
 
 
 def _registry() -> Registry:
@@ -171,7 +173,7 @@ def train(source: str | None, run_dir: Path | None, overrides: tuple[str, ...], 
         if saved_path.is_file():
             _check_resumable(load_config(read_toml_file(saved_path), _registry()), resolved)
     from scorekit.engine.run import SAMPLES_PICTURE, Run
-    from scorekit.plotting import plot_samples
+    from scorekit.plotting import plot_image_grid, plot_samples
 
     run = Run(resolved, _registry(), run_dir)
     started = time.perf_counter()
@@ -184,15 +186,24 @@ def train(source: str | None, run_dir: Path | None, overrides: tuple[str, ...], 
     click.echo(f"trained {done} steps (to step {trainer.step}) in {seconds:.1f} s{skipped}; run directory: {run_dir}")
     trainer.close()
     if run.sampler is not None:
-        samples = run.sample(resolved.sample.num)
-        reference = run.data.standardizer.inverse(run.data.heldout[: resolved.sample.num])
-        plot_samples(samples, run_dir / SAMPLES_PICTURE, reference=reference, title=_describe(resolved, trainer.step))
+        image = _is_image(run.data.event_shape)
+        # A grid of more images shows nothing new, and sampling images is slow.
+        num = min(resolved.sample.num, IMAGE_GRID_SIZE) if image else resolved.sample.num
+        samples = run.sample(num)
+        reference = run.data.standardizer.inverse(run.data.heldout[:num])
+        plot = plot_image_grid if image else plot_samples
+        plot(samples, run_dir / SAMPLES_PICTURE, reference=reference, title=_describe(resolved, trainer.step))
         click.echo(f"samples: {run_dir / SAMPLES_PICTURE}")
     if run.likelihood is not None and run.data.event_shape == (2,):
         from scorekit.engine.run import DENSITY_PICTURE
 
         _density_picture(run, run_dir / DENSITY_PICTURE, _describe(resolved, trainer.step))
         click.echo(f"density: {run_dir / DENSITY_PICTURE}")
+
+
+def _is_image(event_shape: tuple[int, ...]) -> bool:
+    """Events (C, H, W) with 1 or 3 channels are drawn as image grids, everything else as points."""
+    return len(event_shape) == 3 and event_shape[0] in (1, 3)
 
 
 def _density_picture(run: Any, path: Path, title: str, resolution: int = 120) -> None:
@@ -280,7 +291,12 @@ def _check_resumable(saved: RunConfig, requested: RunConfig) -> None:
 @click.argument("run_dir", type=click.Path(path_type=Path))
 @click.option("--num", "-n", type=click.IntRange(min=1), required=True, help="Number of samples.")
 @click.option(
-    "--output", "-o", type=click.Path(path_type=Path), required=True, help=".npy array (N, d) or .png picture."
+    "--output",
+    "-o",
+    type=click.Path(path_type=Path),
+    required=True,
+    help=".npy array (N, *event): (N, d) points or (N, C, H, W) images; or .png picture: a scatter plot, "
+    "or an image grid for image runs.",
 )
 @click.option("--seed", type=int, default=None, help="Sampling seed (default: sample.seed of the run's config).")
 @click.option("--set", "overrides", multiple=True, metavar="PATH=VALUE", help=SET_HELP)
@@ -294,9 +310,10 @@ def sample(run_dir: Path, num: int, output: Path, seed: int | None, overrides: t
 
         np.save(output, samples.numpy().astype(np.float32), allow_pickle=False)
     else:
-        from scorekit.plotting import plot_samples
+        from scorekit.plotting import plot_image_grid, plot_samples
 
-        plot_samples(samples, output, title=f"{run_dir.name}: {num} samples")
+        plot = plot_image_grid if _is_image(tuple(samples.shape[1:])) else plot_samples
+        plot(samples, output, title=f"{run_dir.name}: {num} samples")
     click.echo(f"wrote {num} samples to {output}")
 
 

@@ -8,7 +8,9 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor
 
-__all__ = ["mmd", "mode_weight_error", "relative_fisher_divergence"]
+from scorekit.data.mixture import GaussianMixture
+
+__all__ = ["kernel_score", "mmd", "mode_weight_error", "relative_fisher_divergence"]
 
 # Rows of the first sample per kernel block: a 2048 × 5000 float64 block is ~80 MB.
 _BLOCK_ROWS = 2048
@@ -127,3 +129,14 @@ def mode_weight_error(weights: Tensor, target: Tensor) -> float:
             f"weights and target must have the same shape, got {tuple(weights.shape)} and {tuple(target.shape)}"
         )
     return (weights.double() - target.double().to(weights.device)).abs().max().item()
+
+
+def kernel_score(density: GaussianMixture, x: Tensor, a: float, s: float) -> Tensor:
+    """∇log p_t(x) for x_t = a·x₀ + s·ε, x₀ ~ ``density``: (1/a)·∇log p_{s/a}(x/a).
+
+    x_t/a is x₀ plus N(0, (s/a)²I) noise, and scaling by a divides the score by a; for a = 1 this is
+    the score of the data convolved with N(0, s²I) (NCSN's p_σ).
+    """
+    if not (a > 0 and s >= 0):
+        raise ValueError(f"need a > 0 and s ≥ 0, got a = {a}, s = {s}")
+    return density.score(x / a, sigma=s / a) / a

@@ -54,6 +54,20 @@ def scorekit_register_components(register: Any) -> None:
         summary="your own (N, d) array in a .npy or .npz file",
     )
     register(
+        "dataset",
+        "digits",
+        factory=f"{sources}:digits",
+        config=configs.DigitsConfig,
+        summary="scikit-learn's 8×8 handwritten digits, (N, 1, 8, 8) in [−1, 1]",
+    )
+    register(
+        "dataset",
+        "images",
+        factory=f"{sources}:images",
+        config=configs.ImageDataConfig,
+        summary="your own images: a folder of image files or an (N, C, H, W) array, in [−1, 1]",
+    )
+    register(
         "model",
         "ncsn_mlp",
         factory="scorekit.nets.mlp:NCSNMLP",
@@ -66,6 +80,20 @@ def scorekit_register_components(register: Any) -> None:
         factory="scorekit.nets.score_mlp:ScoreMLP",
         config=configs.ScoreMLPConfig,
         summary="unconditional MLP for the clean data's score (ISM, SSM)",
+    )
+    register(
+        "model",
+        "time_mlp",
+        factory="scorekit.nets.time_mlp:TimeMLP",
+        config=configs.TimeMLPConfig,
+        summary="time-conditioned MLP for vectors; predicts ε (default), the score, x₀ or v",
+    )
+    register(
+        "model",
+        "unet",
+        factory="scorekit.nets.unet:UNet",
+        config=configs.UNetConfig,
+        summary="small time-conditioned UNet for images (C, H, W) of any size",
     )
 
 

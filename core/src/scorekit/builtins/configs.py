@@ -9,13 +9,17 @@ import attrs
 from scorekit.validators import FieldError, at_least, even, in_range, one_of, positive, seed
 
 __all__ = [
+    "DigitsConfig",
     "FileDataConfig",
     "GaussianMixtureConfig",
+    "ImageDataConfig",
     "NCSNMLPConfig",
     "RadialMixtureConfig",
     "ScoreMLPConfig",
     "StandardNormalConfig",
+    "TimeMLPConfig",
     "ToyDataConfig",
+    "UNetConfig",
 ]
 
 STANDARDIZE_MODES = ("none", "scalar", "standard")
@@ -92,6 +96,62 @@ class FileDataConfig:
     seed: int = attrs.field(default=1234, validator=seed())
 
 
+def _classes(instance: object, attribute: attrs.Attribute[list[int] | None], value: list[int] | None) -> None:
+    if value is not None and (not value or len(set(value)) != len(value) or not all(0 <= v <= 9 for v in value)):
+        raise FieldError(attribute.name, f"must be a non-empty list of distinct digits 0 to 9, got {value!r}")
+
+
+@attrs.frozen(kw_only=True)
+class DigitsConfig:
+    """scikit-learn's 1,797 handwritten digits, 8×8 gray images (N, 1, 8, 8) scaled to [−1, 1]."""
+
+    #: Keep only these digits; None keeps all ten.
+    classes: list[int] | None = attrs.field(default=None, validator=_classes)
+    heldout_fraction: float = attrs.field(default=0.1, validator=in_range(0.001, 0.9))
+    standardize: str = attrs.field(default="none", validator=one_of(*STANDARDIZE_MODES))
+    seed: int = attrs.field(default=1234, validator=seed())
+
+
+def _channels(instance: object, attribute: attrs.Attribute[int], value: int) -> None:
+    if value not in (1, 3):
+        raise FieldError(attribute.name, f"must be 1 (gray) or 3 (RGB), got {value!r}")
+
+
+def _size(instance: object, attribute: attrs.Attribute[list[int] | None], value: list[int] | None) -> None:
+    if value is not None and (len(value) != 2 or not all(1 <= v <= 4096 for v in value)):
+        raise FieldError(attribute.name, f"must be [height, width], each in [1, 4096], got {value!r}")
+
+
+def _value_range(instance: object, attribute: attrs.Attribute[list[float] | None], value: list[float] | None) -> None:
+    if value is not None and (len(value) != 2 or not all(math.isfinite(v) for v in value) or value[0] >= value[1]):
+        raise FieldError(attribute.name, f"must be [low, high] with finite low < high, got {value!r}")
+
+
+@attrs.frozen(kw_only=True)
+class ImageDataConfig:
+    """The user's own images: a folder of image files, or an array in a ``.npy`` / ``.npz`` file.
+
+    An array is (N, H, W), (N, C, H, W), or (N, H, W, C) when its last axis is 1 or 3 and its
+    second is not; C must equal ``channels``. The images become float32 (N, C, H, W) in [−1, 1].
+    """
+
+    path: str
+    #: The array's name inside a ``.npz``; may be left out when the archive holds one array.
+    key: str | None = None
+    #: 1 reads image files as gray ("L"), 3 as RGB.
+    channels: int = attrs.field(default=1, validator=_channels)
+    #: [H, W] to resize every image to; None requires all images to share one size.
+    size: list[int] | None = attrs.field(default=None, validator=_size)
+    #: [low, high] of the input, mapped linearly to [−1, 1]; None: [0, 255] for integer data,
+    #: [0, 1] for float data lying in it (other float data must state its range).
+    value_range: list[float] | None = attrs.field(default=None, validator=_value_range)
+    #: A folder or array with more images is refused.
+    max_images: int = attrs.field(default=100000, validator=at_least(2))
+    heldout_fraction: float = attrs.field(default=0.1, validator=in_range(0.001, 0.9))
+    standardize: str = attrs.field(default="none", validator=one_of(*STANDARDIZE_MODES))
+    seed: int = attrs.field(default=1234, validator=seed())
+
+
 @attrs.frozen(kw_only=True)
 class NCSNMLPConfig:
     """A noise-conditional MLP s(x, σ) = f(x, log σ)/σ (Song & Ermon 2020, technique 3)."""
@@ -111,3 +171,54 @@ class ScoreMLPConfig:
     layers: int = attrs.field(default=3, validator=at_least(1))
     #: Smooth activations keep ∇ₓs (the Hessian of log p) informative for ISM/SSM.
     activation: str = attrs.field(default="softplus", validator=one_of("silu", "relu", "softplus", "gelu", "tanh"))
+
+
+#: What a time-conditioned network predicts (scorekit.parametrization): ε by default, as in DDPM.
+PREDICTIONS = ("epsilon", "score", "x0", "v")
+
+
+@attrs.frozen(kw_only=True)
+class TimeMLPConfig:
+    """A time-conditioned MLP for vector data: every hidden layer receives a projection of the time embedding."""
+
+    hidden: int = attrs.field(default=128, validator=at_least(1))
+    layers: int = attrs.field(default=3, validator=at_least(1))
+    #: Sinusoidal features of t·time_scale (Ho et al. 2020).
+    embedding_dim: int = attrs.field(default=64, validator=[at_least(4), even()])
+    #: Multiplies t before the embedding: 1 for steps 0…T−1, about 1000 for times in [0, 1].
+    time_scale: float = attrs.field(default=1.0, validator=positive())
+    activation: str = attrs.field(default="silu", validator=one_of("silu", "relu", "softplus", "gelu"))
+    prediction: str = attrs.field(default="epsilon", validator=one_of(*PREDICTIONS))
+
+
+def _channel_mult(instance: object, attribute: attrs.Attribute[list[int]], value: list[int]) -> None:
+    if not value or len(value) > 5 or not all(isinstance(m, int) and 1 <= m <= 16 for m in value):
+        raise FieldError(attribute.name, f"must list 1 to 5 integers in [1, 16], got {value!r}")
+
+
+@attrs.frozen(kw_only=True)
+class UNetConfig:
+    """A small UNet for images (C, H, W) of any size, conditioned on time (Ho et al. 2020, scaled down).
+
+    Resolution halves after each entry of ``channel_mult`` but the last; H and W are padded up to a
+    multiple of 2^(len(channel_mult) − 1) and the output cropped back.
+    """
+
+    channels: int = attrs.field(default=32, validator=at_least(1))
+    channel_mult: list[int] = attrs.field(factory=lambda: [1, 2, 2], validator=_channel_mult)
+    num_res_blocks: int = attrs.field(default=1, validator=at_least(1))
+    #: Groups of the GroupNorm layers; must divide every level's channel count.
+    groups: int = attrs.field(default=8, validator=at_least(1))
+    #: Self-attention in the middle block (at the lowest resolution).
+    attention: bool = True
+    dropout: float = attrs.field(default=0.0, validator=in_range(0.0, 0.9))
+    embedding_dim: int = attrs.field(default=64, validator=[at_least(4), even()])
+    time_scale: float = attrs.field(default=1.0, validator=positive())
+    prediction: str = attrs.field(default="epsilon", validator=one_of(*PREDICTIONS))
+
+    def __attrs_post_init__(self) -> None:
+        for mult in self.channel_mult:
+            if (self.channels * mult) % self.groups:
+                raise FieldError(
+                    "groups", f"must divide every level's channels (channels × channel_mult), {self.channels * mult}"
+                )

@@ -74,13 +74,23 @@ def _read(path: str | os.PathLike[str], key: str | None) -> np.ndarray:
         raise DataError(f"{path}: cannot read file: {error}") from None
 
 
-def load_array(path: str | os.PathLike[str], key: str | None = None) -> np.ndarray:
+def load_array(
+    path: str | os.PathLike[str],
+    key: str | None = None,
+    *,
+    ndims: tuple[int, ...] = (2,),
+    dtype: type[np.generic] | None = np.float32,
+) -> np.ndarray:
     """Load a data set of N points in d dimensions from a .npy or .npz file, as float32 (N, d).
 
     For an .npz archive `key` names the array; it may be left out when the archive
     holds exactly one. The array must be numeric (integer or float), 2-D with N ≥ 2
     and d ≥ 1, and finite. Every failure is a DataError whose message starts with
     the path.
+
+    `ndims` admits other ranks, e.g. ``(3, 4)`` for images (N, H, W) or (N, C, H, W),
+    with N ≥ 2 along the first axis and no empty axis; `dtype` None keeps the
+    stored (integer or float) dtype.
     """
     if not os.path.exists(path):
         raise DataError(f"{path}: no such file")
@@ -91,21 +101,24 @@ def load_array(path: str | os.PathLike[str], key: str | None = None) -> np.ndarr
         np.issubdtype(array.dtype, np.integer) or np.issubdtype(array.dtype, np.floating)
     ):
         raise DataError(f"{path}: expected a numeric (integer or float) array, got dtype {array.dtype}")
-    if array.ndim != 2:
-        raise DataError(f"{path}: expected a float array of shape (N, d), got shape {array.shape}")
-    num_points, dim = array.shape
-    if num_points < 2 or dim < 1:
-        raise DataError(f"{path}: expected at least 2 points of at least 1 dimension, got shape {array.shape}")
+    points = ndims == (2,)
+    if array.ndim not in ndims:
+        expected = "a float array of shape (N, d)" if points else f"a {' or '.join(f'{n}-D' for n in ndims)} array"
+        raise DataError(f"{path}: expected {expected}, got shape {array.shape}")
+    num_points = array.shape[0]
+    if num_points < 2 or 0 in array.shape:
+        expected = "of at least 1 dimension" if points else "and no empty axis"
+        raise DataError(f"{path}: expected at least 2 points {expected}, got shape {array.shape}")
     finite = np.isfinite(array)
     if not finite.all():
-        bad_rows = int((~finite).any(axis=1).sum())
+        bad_rows = int((~finite).reshape(num_points, -1).any(axis=1).sum())
         raise DataError(
             f"{path}: contains {int((~finite).sum())} non-finite values (NaN or Inf) in {bad_rows} of {num_points} rows"
         )
     float32_max = np.finfo(np.float32).max
     if np.abs(array).max() > float32_max:
         raise DataError(f"{path}: has values beyond the float32 range (±{float32_max:.3g})")
-    return np.ascontiguousarray(array, dtype=np.float32)
+    return np.ascontiguousarray(array, dtype=dtype)
 
 
 def split(x: Tensor, heldout_fraction: float, generator: torch.Generator | None = None) -> tuple[Tensor, Tensor]:

@@ -7,11 +7,13 @@ from pathlib import Path
 from typing import Any
 
 import attrs
+import numpy as np
 import torch
 
 from scorekit.builtins import configs
 from scorekit.data import mixture, toy
 from scorekit.data.arrays import load_array, split
+from scorekit.data.images import load_digits, load_images
 from scorekit.data.mixture import GaussianMixture
 from scorekit.data.standardize import Standardizer
 from scorekit.errors import DataError
@@ -21,7 +23,9 @@ __all__ = [
     "DataSource",
     "array_file",
     "checkerboard",
+    "digits",
     "gaussian_mixture",
+    "images",
     "prepare",
     "radial_mixture",
     "rings",
@@ -111,10 +115,33 @@ def checkerboard(config: configs.ToyDataConfig) -> DataSource:
     return _synthetic(config, lambda n, g: toy.checkerboard(n, generator=g))
 
 
-def array_file(config: configs.FileDataConfig) -> DataSource:
+def _user_data(config: Any, read: Callable[[], np.ndarray]) -> DataSource:
+    """A fixed data set read by ``read()``, split at random (from ``config.seed``) into train and held-out."""
+
     def load() -> tuple[torch.Tensor, torch.Tensor]:
-        array = torch.from_numpy(load_array(Path(config.path), config.key))
         generator = torch.Generator().manual_seed(config.seed)
-        return split(array, config.heldout_fraction, generator)
+        return split(torch.from_numpy(read()), config.heldout_fraction, generator)
 
     return DataSource(load, config.standardize)
+
+
+def array_file(config: configs.FileDataConfig) -> DataSource:
+    return _user_data(config, lambda: load_array(Path(config.path), config.key))
+
+
+def digits(config: configs.DigitsConfig) -> DataSource:
+    return _user_data(config, lambda: load_digits(config.classes))
+
+
+def images(config: configs.ImageDataConfig) -> DataSource:
+    return _user_data(
+        config,
+        lambda: load_images(
+            Path(config.path),
+            key=config.key,
+            channels=config.channels,
+            size=config.size,
+            value_range=config.value_range,
+            max_images=config.max_images,
+        ),
+    )

@@ -68,7 +68,7 @@ class Standardizer:
 
     @classmethod
     def fit(cls, x: Tensor, mode: str) -> Standardizer:
-        """Fit to data x of shape (N, d).
+        """Fit to data x of shape (N, d), or (N, *event) taken as (N, prod(event)), e.g. images (N, C, H, W).
 
         "none": mean 0, scale 1. "scalar": per-dimension mean and the single scale
         sqrt(mean_i Var(x_i)), the root-mean-square per-dimension standard deviation.
@@ -78,9 +78,9 @@ class Standardizer:
         """
         if mode not in _MODES:
             raise ValueError(f"mode must be one of {', '.join(_MODES)}; got {mode!r}")
-        if x.ndim != 2 or x.shape[0] == 0 or x.shape[1] == 0:
-            raise ValueError(f"x must have shape (N, d) with N, d ≥ 1, got shape {tuple(x.shape)}")
-        data = x.detach().double()
+        if x.ndim < 2 or 0 in x.shape:
+            raise ValueError(f"x must have shape (N, d) or (N, *event) with no empty axis, got shape {tuple(x.shape)}")
+        data = x.detach().double().reshape(x.shape[0], -1)
         dim = data.shape[1]
         if mode == "none":
             return cls(mode, (0.0,) * dim, (1.0,) * dim)
@@ -96,11 +96,20 @@ class Standardizer:
         return cls(mode, mean.tolist(), scale.tolist())
 
     def _constants(self, like: Tensor) -> tuple[Tensor, Tensor]:
-        """mean and scale as tensors with the dtype and device of `like`, after a shape check."""
-        if like.ndim < 1 or like.shape[-1] != self.dim:
+        """mean and scale as tensors with the dtype and device of `like`, after a shape check.
+
+        They have shape (d,) for `like` of shape (..., d), and the event shape for a batch
+        (N, *event) of events with d values each (e.g. images (N, C, H, W)), in the
+        row-major order `fit` flattened them in.
+        """
+        if like.ndim >= 1 and like.shape[-1] == self.dim:
+            shape: tuple[int, ...] = (self.dim,)
+        elif like.ndim >= 2 and math.prod(like.shape[1:]) == self.dim:
+            shape = tuple(like.shape[1:])
+        else:
             raise ValueError(f"expected a tensor of shape (..., {self.dim}), got shape {tuple(like.shape)}")
-        mean = torch.tensor(self.mean, dtype=like.dtype, device=like.device)
-        scale = torch.tensor(self.scale, dtype=like.dtype, device=like.device)
+        mean = torch.tensor(self.mean, dtype=like.dtype, device=like.device).reshape(shape)
+        scale = torch.tensor(self.scale, dtype=like.dtype, device=like.device).reshape(shape)
         return mean, scale
 
     def forward(self, x: Tensor) -> Tensor:

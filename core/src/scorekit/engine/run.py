@@ -25,6 +25,7 @@ from scorekit.engine.sampling import sample_in_chunks
 from scorekit.engine.trainer import Trainer
 from scorekit.errors import CheckpointError, ConfigError, UserError
 from scorekit.interfaces import Likelihood, Loss, NoiseSchedule, Sampler, ScoreModel
+from scorekit.parametrization import KERNEL_PARAMETRIZATIONS, as_parametrization
 
 __all__ = ["CONFIG_FILE", "Run"]
 
@@ -194,7 +195,7 @@ class Run:
         only the clean data's score, σ = 0.
         """
         model, standardizer = self.trained_model()
-        if model.parametrization != "score":
+        if model.parametrization not in KERNEL_PARAMETRIZATIONS:
             raise UserError(
                 f"this run's model predicts a {model.parametrization}, not a score; "
                 "`scorekit logprob` gives its log-density"
@@ -214,12 +215,16 @@ class Run:
             sigma_min = standardizer.sigma_to_data(float(levels.min()))
             sigma_max = standardizer.sigma_to_data(float(levels.max()))
         else:
-            raise UserError("this run's schedule does not condition the model on σ, so --sigma has no meaning here")
+            raise UserError(
+                "this run's schedule conditions the model on a diffusion step, not on σ; `scorekit score` "
+                "takes runs of σ schedules (NCSN) and σ = 0 objectives"
+            )
         if sigma is None:
             sigma = sigma_min
         if not (math.isfinite(sigma) and sigma_min * (1 - 1e-6) <= sigma <= sigma_max * (1 + 1e-6)):
             raise UserError(f"--sigma must lie in the trained range [{sigma_min:.6g}, {sigma_max:.6g}], got {sigma}")
         t_model = torch.full((x.shape[0],), standardizer.sigma_to_model(sigma), device=self.device)
+        model = as_parametrization(model, "score", self.schedule)
         with torch.no_grad():
             s = model(standardizer.forward(x).to(self.device), t_model)
         return standardizer.score_to_data(s.cpu()), sigma

@@ -5,6 +5,7 @@ from __future__ import annotations
 import torch
 
 from scorekit.interfaces import NoiseSchedule, Sampler, ScoreModel
+from scorekit.parametrization import as_parametrization
 
 __all__ = ["sample_in_chunks"]
 
@@ -21,7 +22,11 @@ def sample_in_chunks(
     chunk_size: int,
     dtype: torch.dtype = torch.float32,
 ) -> torch.Tensor:
-    """Draw ``num`` samples, ``chunk_size`` at a time, with one generator; returns (num, *event) on CPU."""
+    """Draw ``num`` samples, ``chunk_size`` at a time, with one generator; returns (num, *event) on CPU.
+
+    The model is seen through the prediction the sampler declares (``Sampler.parametrization``).
+    """
+    model = as_parametrization(model, sampler.parametrization, schedule)
     chunks = []
     with torch.no_grad():
         for start in range(0, num, chunk_size):

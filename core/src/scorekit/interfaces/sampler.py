@@ -29,6 +29,10 @@ class Sampler(ABC):
 
     #: Whether the sampler needs the run's NoiseSchedule (annealed samplers do).
     needs_schedule: ClassVar[bool] = True
+    #: The prediction :meth:`sample` expects from the model: "score", "epsilon", "x0", "v" or a
+    #: model-specific one ("velocity"). The engine hands it a view of a model that predicts another
+    #: kernel quantity (:func:`scorekit.parametrization.as_parametrization`).
+    parametrization: ClassVar[str] = "score"
 
     def check(self, schedule: NoiseSchedule | None) -> None:
         """Raise ConfigError (with a ``@ $.section`` path) if this sampler cannot work with ``schedule``.

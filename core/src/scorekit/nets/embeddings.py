@@ -7,7 +7,7 @@ import math
 import torch
 from torch import nn
 
-__all__ = ["FourierEmbedding"]
+__all__ = ["FourierEmbedding", "SinusoidalEmbedding", "distinct_times"]
 
 
 class FourierEmbedding(nn.Module):
@@ -28,3 +28,38 @@ class FourierEmbedding(nn.Module):
     def forward(self, v: torch.Tensor) -> torch.Tensor:
         angles = (2 * math.pi) * v[:, None] * self.frequencies[None, :]
         return torch.cat([angles.sin(), angles.cos()], dim=1)
+
+
+class SinusoidalEmbedding(nn.Module):
+    """Transformer position features of a scalar time: [sin(t·ω_k), cos(t·ω_k)], ω_k = 10000^(−k/(half−1)).
+
+    Vaswani et al. 2017, as used on the diffusion step by Ho et al. 2020. ``scale`` multiplies t
+    first, so that times in [0, 1] (SDEs) reach the same frequencies as steps in [0, 1000).
+    Input (B,), output (B, dim).
+    """
+
+    frequencies: torch.Tensor
+
+    def __init__(self, dim: int, scale: float = 1.0) -> None:
+        super().__init__()
+        if dim % 2 or dim < 4:
+            raise ValueError(f"embedding dim must be even and at least 4, got {dim}")
+        half = dim // 2
+        exponents = torch.arange(half, dtype=torch.float64) / (half - 1)
+        self.register_buffer("frequencies", (scale * 10000.0**-exponents).float())
+
+    def forward(self, t: torch.Tensor) -> torch.Tensor:
+        angles = t.to(self.frequencies.dtype)[:, None] * self.frequencies[None, :]
+        return torch.cat([angles.sin(), angles.cos()], dim=1)
+
+
+def distinct_times(t: torch.Tensor) -> torch.Tensor:
+    """``t[:1]`` when ``t`` is one time broadcast over the batch (a stride-0 view), else ``t``.
+
+    Samplers pass a level as ``level.expand(B)``; a network whose conditioning depends on t alone
+    computes it once on the result and lets broadcasting spread it over the batch. Deciding from
+    the stride needs no look at the values, so no device synchronisation.
+    """
+    if t.ndim == 1 and t.shape[0] > 1 and t.stride(0) == 0:
+        return t[:1]
+    return t

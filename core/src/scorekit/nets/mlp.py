@@ -14,7 +14,14 @@ from scorekit.tensors import append_dims
 
 __all__ = ["NCSNMLP"]
 
-_ACTIVATIONS: dict[str, type[nn.Module]] = {"silu": nn.SiLU, "relu": nn.ReLU, "softplus": nn.Softplus, "gelu": nn.GELU}
+#: Activations by config name (each config class restricts the choice to what suits its net).
+ACTIVATIONS: dict[str, type[nn.Module]] = {
+    "silu": nn.SiLU,
+    "relu": nn.ReLU,
+    "softplus": nn.Softplus,
+    "gelu": nn.GELU,
+    "tanh": nn.Tanh,
+}
 
 
 class NCSNMLP(ScoreModel):
@@ -34,7 +41,7 @@ class NCSNMLP(ScoreModel):
         super().bind(event_shape)
         config = self.config
         dim = math.prod(event_shape)
-        activation = _ACTIVATIONS[config.activation]
+        activation = ACTIVATIONS[config.activation]
         self.embedding = FourierEmbedding(config.embedding_dim, scale=1.0)
         self.input = nn.Linear(dim, config.hidden)
         self.hidden = nn.ModuleList(nn.Linear(config.hidden, config.hidden) for _ in range(config.layers))

@@ -9,16 +9,9 @@ from torch import nn
 
 from scorekit.builtins.configs import ScoreMLPConfig
 from scorekit.interfaces import ScoreModel
+from scorekit.nets.mlp import ACTIVATIONS
 
 __all__ = ["ScoreMLP"]
-
-_ACTIVATIONS: dict[str, type[nn.Module]] = {
-    "silu": nn.SiLU,
-    "relu": nn.ReLU,
-    "softplus": nn.Softplus,
-    "gelu": nn.GELU,
-    "tanh": nn.Tanh,
-}
 
 
 class ScoreMLP(ScoreModel):
@@ -35,7 +28,7 @@ class ScoreMLP(ScoreModel):
     def bind(self, event_shape: tuple[int, ...]) -> None:
         super().bind(event_shape)
         dim, width = math.prod(event_shape), self.config.hidden
-        activation = _ACTIVATIONS[self.config.activation]
+        activation = ACTIVATIONS[self.config.activation]
         layers: list[nn.Module] = [nn.Linear(dim, width), activation()]
         for _ in range(self.config.layers - 1):
             layers += [nn.Linear(width, width), activation()]

@@ -9,6 +9,7 @@ from typing import Any
 import torch
 
 from scorekit.interfaces import NoiseSchedule, Sampler, ScoreModel
+from scorekit.parametrization import KERNEL_PARAMETRIZATIONS, as_parametrization
 from scorekit.testing._common import (
     DTYPES,
     EVENT_SHAPES,
@@ -85,6 +86,8 @@ def _call_sampler(
     dtype: torch.dtype,
     g: torch.Generator,
 ) -> Any:
-    """One draw as the engine makes it: under torch.no_grad."""
+    """One draw as the engine makes it: under torch.no_grad, the model seen through the sampler's prediction."""
+    if model.parametrization in KERNEL_PARAMETRIZATIONS and sampler.parametrization in KERNEL_PARAMETRIZATIONS:
+        model = as_parametrization(model, sampler.parametrization, schedule)
     with torch.no_grad():
         return sampler.sample(model, shape, schedule=schedule, generator=g, device=device, dtype=dtype)

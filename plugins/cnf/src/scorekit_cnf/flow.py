@@ -107,6 +107,7 @@ class CNFSampler(Sampler):
     """x = z(0) from z(t1) ~ N(0, I), integrating the flow backward in time."""
 
     needs_schedule: ClassVar[bool] = False
+    parametrization: ClassVar[str] = "velocity"
 
     def __init__(self, config: CNFSamplerConfig) -> None:
         self.t1 = config.t1

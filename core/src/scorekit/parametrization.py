@@ -1,0 +1,107 @@
+"""What a network predicts, and how one prediction becomes another through the kernel (a, s).
+
+A model of x_t = a(t)·x₀ + s(t)·ε can predict any of four equivalent quantities; given x_t and
+the schedule's (a, s) each determines the others (Ho et al. 2020; Salimans & Ho 2022):
+
+=========  =================================  =====================================
+name       the network's output               as ε
+=========  =================================  =====================================
+score      ∇log p_t(x_t) ≈ −ε/s               ε = −s·score
+epsilon    ε                                  ε
+x0         x₀ = (x_t − s·ε)/a                 ε = (x_t − a·x̂₀)/s
+v          v = a·ε − s·x₀                     ε = (a·v + s·x_t)/(a² + s²)
+=========  =================================  =====================================
+
+(``v`` is Salimans & Ho's velocity for a² + s² = 1; the formula above holds for any a, s.) A
+model declares its own in :attr:`ScoreModel.parametrization`; a sampler or loss declares the one
+it consumes, and :func:`as_parametrization` puts a view between them, so an ε-network drives a
+Langevin sampler (which wants the score) and a score network drives DDPM's ancestral sampler
+(which wants ε). A CNF's "velocity" is no function of ε and converts to nothing.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from scorekit.errors import ConfigError
+from scorekit.interfaces.noise_schedule import NoiseSchedule
+from scorekit.interfaces.score_model import ScoreModel
+from scorekit.tensors import append_dims
+
+__all__ = ["KERNEL_PARAMETRIZATIONS", "Reparametrized", "as_parametrization", "convert"]
+
+#: Predictions that are functions of (x_t, ε) through the kernel, hence of one another.
+KERNEL_PARAMETRIZATIONS = ("score", "epsilon", "x0", "v")
+
+
+def _to_epsilon(output: torch.Tensor, source: str, x_t: torch.Tensor, a: torch.Tensor, s: torch.Tensor) -> torch.Tensor:
+    if source == "epsilon":
+        return output
+    if source == "score":
+        return -s * output
+    if source == "x0":
+        return (x_t - a * output) / s
+    return (a * output + s * x_t) / (a * a + s * s)  # v
+
+
+def _from_epsilon(eps: torch.Tensor, target: str, x_t: torch.Tensor, a: torch.Tensor, s: torch.Tensor) -> torch.Tensor:
+    if target == "epsilon":
+        return eps
+    if target == "score":
+        return -eps / s
+    x0 = (x_t - s * eps) / a
+    return x0 if target == "x0" else a * eps - s * x0
+
+
+def convert(
+    output: torch.Tensor, x_t: torch.Tensor, a: torch.Tensor, s: torch.Tensor, *, source: str, target: str
+) -> torch.Tensor:
+    """A ``source`` prediction at x_t turned into the ``target`` one; ``a``, ``s`` of shape (B,)."""
+    for name in (source, target):
+        if name not in KERNEL_PARAMETRIZATIONS:
+            raise ValueError(f"unknown parametrization {name!r}; expected one of {', '.join(KERNEL_PARAMETRIZATIONS)}")
+    if source == target:
+        return output
+    a, s = append_dims(a.to(output.dtype), output), append_dims(s.to(output.dtype), output)
+    return _from_epsilon(_to_epsilon(output, source, x_t, a, s), target, x_t, a, s)
+
+
+class Reparametrized(ScoreModel):
+    """A view of ``model`` that outputs ``target`` instead of the model's own prediction.
+
+    Holds the model (not a copy): parameters, device and ``event_shape`` are the model's.
+    """
+
+    def __init__(self, model: ScoreModel, target: str, schedule: NoiseSchedule) -> None:
+        super().__init__()
+        self.model = model
+        self.schedule = schedule
+        self.target = target
+        self.event_shape = model.event_shape
+
+    @property
+    def parametrization(self) -> str:  # type: ignore[override]
+        return self.target
+
+    def forward(self, x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        a, s = self.schedule.kernel(t)
+        return convert(self.model(x, t), x, a, s, source=self.model.parametrization, target=self.target)
+
+
+def as_parametrization(model: ScoreModel, target: str, schedule: NoiseSchedule | None) -> ScoreModel:
+    """``model`` itself if it predicts ``target``, else a :class:`Reparametrized` view through ``schedule``.
+
+    Raises ConfigError when no conversion exists: a different prediction without a schedule (the
+    kernel is needed), or a prediction outside :data:`KERNEL_PARAMETRIZATIONS` (a CNF's velocity).
+    """
+    source = model.parametrization
+    if source == target:
+        return model
+    if source not in KERNEL_PARAMETRIZATIONS or target not in KERNEL_PARAMETRIZATIONS:
+        raise ConfigError(f"a model that predicts {source!r} cannot serve where {target!r} is needed @ $.model")
+    if schedule is None:
+        raise ConfigError(
+            f"turning the model's {source!r} prediction into {target!r} needs the noise schedule's kernel; "
+            "add a [schedule] section @ $.schedule"
+        )
+    return Reparametrized(model, target, schedule)
