@@ -1,0 +1,81 @@
+"""Config classes of the ddpm plugin (attrs only: imported at plugin discovery)."""
+
+from __future__ import annotations
+
+import math
+
+import attrs
+
+from scorekit.validators import FieldError, at_least, in_range, one_of, positive
+
+__all__ = [
+    "AncestralConfig",
+    "BetasConfig",
+    "CosineScheduleConfig",
+    "DDIMConfig",
+    "DDPMLossConfig",
+    "LinearScheduleConfig",
+]
+
+
+@attrs.frozen(kw_only=True)
+class LinearScheduleConfig:
+    """β_t linear from beta_start to beta_end over T = num_steps steps (Ho et al. 2020: 1e-4, 0.02, 1000)."""
+
+    num_steps: int = attrs.field(default=1000, validator=at_least(2))
+    beta_start: float = attrs.field(default=1e-4, validator=in_range(1e-12, 0.999))
+    beta_end: float = attrs.field(default=0.02, validator=in_range(1e-12, 0.999))
+
+    def __attrs_post_init__(self) -> None:
+        if self.beta_end < self.beta_start:
+            raise FieldError("beta_end", f"must be at least beta_start ({self.beta_start}), got {self.beta_end}")
+
+
+@attrs.frozen(kw_only=True)
+class CosineScheduleConfig:
+    """ᾱ(t) = f(t)/f(0), f(t) = cos²(π/2·(t/T + s)/(1 + s)), β_t capped at max_beta (Nichol & Dhariwal 2021)."""
+
+    num_steps: int = attrs.field(default=1000, validator=at_least(2))
+    offset: float = attrs.field(default=0.008, validator=in_range(0.0, 1.0))
+    max_beta: float = attrs.field(default=0.999, validator=in_range(1e-6, 0.999999))
+
+
+def _betas(instance: object, attribute: attrs.Attribute[list[float]], value: list[float]) -> None:
+    if len(value) < 2:
+        raise FieldError(attribute.name, f"needs at least 2 steps, got {len(value)}")
+    for i, beta in enumerate(value):
+        if not (isinstance(beta, int | float) and math.isfinite(beta) and 0 < beta < 1):
+            raise FieldError(attribute.name, f"every β must lie in (0, 1); entry {i} is {beta!r}")
+
+
+@attrs.frozen(kw_only=True)
+class BetasConfig:
+    """β₁ … β_T as given (each in (0, 1)); ᾱ_t = Π(1 − β_s)."""
+
+    betas: list[float] = attrs.field(validator=_betas)
+
+
+@attrs.frozen(kw_only=True)
+class DDPMLossConfig:
+    """L_simple: ½‖target − f_θ(x_t, t)‖², t uniform over the levels; the target is what the model predicts."""
+
+
+@attrs.frozen(kw_only=True)
+class AncestralConfig:
+    """x_{t−1} ~ p_θ(x_{t−1} ∣ x_t): the posterior mean at x̂₀ and variance β_t or β̃_t (Ho et al. 2020, Alg. 2)."""
+
+    #: "posterior": β̃_t = β_t(1 − ᾱ_{t−1})/(1 − ᾱ_t); "beta": β_t (the two choices of Ho et al. §3.2).
+    variance: str = attrs.field(default="posterior", validator=one_of("posterior", "beta"))
+    #: Sample on this many of the schedule's levels (evenly spaced, both ends kept); None: all.
+    steps: int | None = attrs.field(default=None, validator=at_least(1))
+    #: Clamp x̂₀ to [−clip, clip] in model space before the posterior mean (images in [−1, 1]: 1).
+    clip_x0: float | None = attrs.field(default=None, validator=positive())
+
+
+@attrs.frozen(kw_only=True)
+class DDIMConfig:
+    """DDIM on an evenly spaced subsequence of levels (Song, Meng & Ermon 2021); η = 0 is deterministic."""
+
+    steps: int = attrs.field(default=50, validator=at_least(1))
+    eta: float = attrs.field(default=0.0, validator=in_range(0.0, 1.0))
+    clip_x0: float | None = attrs.field(default=None, validator=positive())

@@ -1,0 +1,155 @@
+"""Ancestral (DDPM) and DDIM sampling, for any Gaussian kernel x_t = a(t)·x₀ + s(t)·ε.
+
+Both walk down a sequence of the schedule's levels, noisiest first. Between consecutive levels
+t (noisier) and p the kernel implies the Markov step
+
+    x_t = α·x_p + √β·z,    α = a_t/a_p,    β = s_t² − α²·s_p²,
+
+whose posterior q(x_p ∣ x_t, x₀) is Gaussian with mean coef_x0·x₀ + coef_xt·x_t,
+coef_x0 = a_p·β/s_t², coef_xt = α·s_p²/s_t², and variance β̃ = β·s_p²/s_t². For a DDPM β schedule
+and consecutive steps these are Ho et al.'s β_t, β̃_t and eq. 7; on a subsequence they are the
+"respaced" chain; on a σ schedule (a = 1) they give the ancestral sampler of NCSN (Song et al.
+2021, appendix F). The model's ε̂ gives x̂₀ = (x_t − s_t·ε̂)/a_t. After the last level the chain
+ends at the clean data (a_p = 1, s_p = 0), where the step returns x̂₀ itself.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import ClassVar
+
+import torch
+
+from scorekit.errors import ConfigError
+from scorekit.interfaces import NoiseSchedule, Sampler, ScoreModel
+from scorekit_ddpm.config import AncestralConfig, DDIMConfig
+
+__all__ = ["AncestralSampler", "DDIMSampler", "select_levels", "transitions"]
+
+
+def select_levels(levels: torch.Tensor, steps: int | None) -> torch.Tensor:
+    """``steps`` of ``levels`` evenly spaced by index, the first and the last always kept (all if None)."""
+    if steps is None or steps >= len(levels):
+        return levels
+    if steps == 1:
+        return levels[:1]
+    return levels[torch.linspace(0, len(levels) - 1, steps, dtype=torch.float64).round().long()]
+
+
+def transitions(schedule: NoiseSchedule, levels: torch.Tensor) -> list[dict[str, float]]:
+    """For each level, the kernel (a_t, s_t), the next level's (a_p, s_p) and the step's α, β, posterior terms."""
+    a, s = (v.double().tolist() for v in schedule.kernel(levels.double()))
+    rows = []
+    for k in range(len(levels)):
+        a_t, s_t = a[k], s[k]
+        a_p, s_p = (a[k + 1], s[k + 1]) if k + 1 < len(levels) else (1.0, 0.0)
+        alpha = a_t / a_p
+        beta = s_t**2 - alpha**2 * s_p**2
+        if not (a_t > 0 and s_t > 0 and beta > 0):
+            raise ConfigError(
+                f"the schedule's levels must grow noisier from the last to the first (level {float(levels[k])}: "
+                f"a = {a_t:.6g}, s = {s_t:.6g}, step variance {beta:.3g}) @ $.schedule"
+            )
+        rows.append(
+            {
+                "a_t": a_t,
+                "s_t": s_t,
+                "a_p": a_p,
+                "s_p": s_p,
+                "beta": beta,
+                "posterior_variance": beta * s_p**2 / s_t**2,
+                "coef_x0": a_p * beta / s_t**2,
+                "coef_xt": alpha * s_p**2 / s_t**2,
+            }
+        )
+    return rows
+
+
+class _KernelSampler(Sampler):
+    """The shared loop: x ← c_x·x − c_ε·ε̂ + σ·z per level, or through a clamped x̂₀ when ``clip_x0`` is set."""
+
+    needs_schedule: ClassVar[bool] = True
+    parametrization: ClassVar[str] = "epsilon"
+
+    clip_x0: float | None = None
+
+    def _levels(self, schedule: NoiseSchedule) -> torch.Tensor:
+        raise NotImplementedError
+
+    def _step(self, row: dict[str, float]) -> tuple[float, float, float, float]:
+        """(sigma, x̂₀ weight, x_t weight, ε̂ weight) of x_p = w₀·x̂₀ + w_x·x_t + w_ε·ε̂ + σ·z."""
+        raise NotImplementedError
+
+    def sample(
+        self,
+        model: ScoreModel,
+        shape: tuple[int, ...],
+        *,
+        schedule: NoiseSchedule | None,
+        generator: torch.Generator | None = None,
+        device: torch.device | str = "cpu",
+        dtype: torch.dtype = torch.float32,
+    ) -> torch.Tensor:
+        self.check(schedule)
+        assert schedule is not None
+        levels = self._levels(schedule)
+        rows = transitions(schedule, levels)
+        first = rows[0]
+        # x at the first level: N(0, (a² + s²)·I), exact for data of unit variance (1 for VP kernels).
+        x = math.hypot(first["a_t"], first["s_t"]) * torch.randn(shape, generator=generator, device=device, dtype=dtype)
+        noise = torch.empty_like(x)
+        # One (B,) time tensor per level, made before the loop: rows of an expanded column.
+        times = levels.to(device=device, dtype=dtype)[:, None].expand(len(levels), shape[0])
+        clip = self.clip_x0
+        for k, row in enumerate(rows):
+            sigma, w0, wx, we = self._step(row)
+            eps = model(x, times[k])
+            if clip is None:
+                # x̂₀ = (x − s·ε̂)/a folded into the weights of x and ε̂.
+                x.mul_(wx + w0 / row["a_t"]).add_(eps, alpha=we - w0 * row["s_t"] / row["a_t"])
+            else:
+                x0 = torch.sub(x, eps, alpha=row["s_t"]).div_(row["a_t"]).clamp_(-clip, clip)
+                x.mul_(wx).add_(x0, alpha=w0).add_(eps, alpha=we)
+            if sigma > 0:
+                x.add_(noise.normal_(generator=generator), alpha=sigma)
+        return x
+
+
+class AncestralSampler(_KernelSampler):
+    """DDPM ancestral sampling (Ho et al. 2020, Algorithm 2) with variance β_t or β̃_t.
+
+    x_{t−1} = μ̃_t(x_t, x̂₀) + σ_t·z: the posterior mean at the model's x̂₀ and σ_t² = β̃_t
+    (``variance = "posterior"``) or β_t (``"beta"``); no noise is added at the last step.
+    ``steps`` samples on an evenly spaced subsequence of levels with the composed transitions.
+    """
+
+    def __init__(self, config: AncestralConfig) -> None:
+        self.config = config
+        self.clip_x0 = config.clip_x0
+
+    def _levels(self, schedule: NoiseSchedule) -> torch.Tensor:
+        return select_levels(schedule.levels(), self.config.steps)
+
+    def _step(self, row: dict[str, float]) -> tuple[float, float, float, float]:
+        last = row["s_p"] == 0.0
+        variance = row["posterior_variance"] if self.config.variance == "posterior" or last else row["beta"]
+        return math.sqrt(variance), row["coef_x0"], row["coef_xt"], 0.0
+
+
+class DDIMSampler(_KernelSampler):
+    """DDIM (Song, Meng & Ermon 2021, eq. 12) on ``steps`` evenly spaced levels.
+
+    x_p = a_p·x̂₀ + √(s_p² − σ²)·ε̂ + σ·z with σ² = η²·β̃ (β̃ the posterior variance between the two
+    levels): η = 0 is the deterministic sampler, η = 1 ancestral sampling on the subsequence.
+    """
+
+    def __init__(self, config: DDIMConfig) -> None:
+        self.config = config
+        self.clip_x0 = config.clip_x0
+
+    def _levels(self, schedule: NoiseSchedule) -> torch.Tensor:
+        return select_levels(schedule.levels(), self.config.steps)
+
+    def _step(self, row: dict[str, float]) -> tuple[float, float, float, float]:
+        variance = self.config.eta**2 * row["posterior_variance"]
+        return math.sqrt(variance), row["a_p"], 0.0, math.sqrt(max(row["s_p"] ** 2 - variance, 0.0))
