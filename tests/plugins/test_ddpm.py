@@ -12,6 +12,7 @@ from scorekit import ScoreModel
 from scorekit.data.mixture import GaussianMixture
 from scorekit.engine.sampling import sample_in_chunks
 from scorekit.errors import ConfigError
+from scorekit.interfaces import select_levels
 from scorekit.parametrization import Reparametrized, as_parametrization, convert
 from scorekit_ddpm.config import (
     AncestralConfig,
@@ -22,7 +23,7 @@ from scorekit_ddpm.config import (
     LinearScheduleConfig,
 )
 from scorekit_ddpm.losses import DDPMLoss
-from scorekit_ddpm.samplers import AncestralSampler, DDIMSampler, select_levels, transitions
+from scorekit_ddpm.samplers import AncestralSampler, DDIMSampler, transitions
 from scorekit_ddpm.schedules import BetaSchedule, CosineSchedule, ExplicitBetas, LinearSchedule
 from scorekit_dsm.config import NCSNLossConfig
 from scorekit_dsm.losses import NCSNLoss
@@ -347,3 +348,25 @@ def test_kernel_score_of_a_mixture() -> None:
     moved = GaussianMixture([[0.0, 0.6], [1.2, -0.6]], math.sqrt(0.36 * 0.16 + 0.25), [0.3, 0.7])
     x = torch.randn(100, 2, generator=torch.Generator().manual_seed(0)).double()
     assert torch.allclose(kernel_score(density, x, a, s), moved.score(x), atol=1e-10)
+
+
+def test_annealed_langevin_anneals_a_diffusion_schedule() -> None:
+    """On DDPM's kernel annealed Langevin walks p_t down to p_0 and Tweedie-denoises to ≈ the data."""
+    from scorekit_annealed_langevin.config import AnnealedLangevinConfig
+    from scorekit_annealed_langevin.sampler import AnnealedLangevin
+
+    schedule = linear()
+    model = GaussianEpsilon(schedule, [1.0, -1.0], 0.5)
+    sampler = AnnealedLangevin(AnnealedLangevinConfig(levels=30, steps_per_level=100, epsilon=1e-4))
+    x = sample_in_chunks(
+        sampler,
+        model,
+        5000,
+        (2,),
+        schedule=schedule,
+        generator=torch.Generator().manual_seed(0),
+        device=torch.device("cpu"),
+        chunk_size=5000,
+    )
+    assert torch.allclose(x.mean(0), torch.tensor([1.0, -1.0]), atol=0.05)
+    assert torch.allclose(x.std(0), torch.full((2,), 0.5), atol=0.05)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from scorekit.interfaces.likelihood import Likelihood
 from scorekit.interfaces.loss import Loss
-from scorekit.interfaces.noise_schedule import NoiseSchedule
+from scorekit.interfaces.noise_schedule import NoiseSchedule, select_levels
 from scorekit.interfaces.sampler import Sampler
 from scorekit.interfaces.score_model import ScoreModel
 from scorekit.interfaces.solver import QuadratureFunc, Solver, SolveStats
@@ -20,4 +20,5 @@ __all__ = [
     "SolveStats",
     "Solver",
     "TraceEstimator",
+    "select_levels",
 ]

@@ -9,7 +9,7 @@ import torch
 
 from scorekit.tensors import append_dims
 
-__all__ = ["NoiseSchedule"]
+__all__ = ["NoiseSchedule", "select_levels"]
 
 
 class NoiseSchedule(ABC):
@@ -66,3 +66,15 @@ class NoiseSchedule(ABC):
     def std(self, t: torch.Tensor) -> torch.Tensor:
         """s(t), shape (B,)."""
         return self.kernel(t)[1]
+
+
+def select_levels(levels: torch.Tensor, count: int | None) -> torch.Tensor:
+    """``count`` of ``levels`` evenly spaced by index, the first and the last always kept (all if None).
+
+    Samplers use it to walk a long schedule (a diffusion's 1000 steps) on a subsequence.
+    """
+    if count is None or count >= len(levels):
+        return levels
+    if count == 1:
+        return levels[:1]
+    return levels[torch.linspace(0, len(levels) - 1, count, dtype=torch.float64).round().long()]

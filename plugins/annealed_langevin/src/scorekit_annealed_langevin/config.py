@@ -20,3 +20,6 @@ class AnnealedLangevinConfig:
     denoise: bool = True
     #: "normal": x₀ ~ N(0, σ₁²I), close to p_σ₁ when σ₁ dominates the data's scale; "uniform": U[−1, 1]^d as in NCSN.
     init: str = attrs.field(default="normal", validator=one_of("normal", "uniform"))
+    #: Anneal through this many of the schedule's levels, evenly spaced, both ends kept; None: all
+    #: (a diffusion schedule's 1000 steps are many).
+    levels: int | None = attrs.field(default=None, validator=at_least(1))

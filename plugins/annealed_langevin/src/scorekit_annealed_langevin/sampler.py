@@ -7,8 +7,7 @@ from typing import ClassVar
 
 import torch
 
-from scorekit.errors import ConfigError
-from scorekit.interfaces import NoiseSchedule, Sampler, ScoreModel
+from scorekit.interfaces import NoiseSchedule, Sampler, ScoreModel, select_levels
 from scorekit_annealed_langevin.config import AnnealedLangevinConfig
 
 __all__ = ["AnnealedLangevin"]
@@ -21,21 +20,16 @@ class AnnealedLangevin(Sampler):
 
     each level starting from the last state of the previous one. With ``denoise`` the result is
     x + σ_L²·s_θ(x, σ_L), Tweedie's estimate of E[x₀ ∣ x] that removes the residual σ_L noise.
-    Needs a σ-conditioned schedule (t = σ).
+
+    On any kernel x_t = a·x₀ + s·ε (a diffusion schedule) the levels' marginals p_t are annealed the
+    same way with σ_l = s(t_l); the chain starts from N(0, (a₁² + s₁²)I) and Tweedie's estimate is
+    (x + s_L²·s_θ)/a_L. An ε-network is seen as the score −ε/s by the engine.
     """
 
     needs_schedule: ClassVar[bool] = True
 
     def __init__(self, config: AnnealedLangevinConfig) -> None:
         self.config = config
-
-    def check(self, schedule: NoiseSchedule | None) -> None:
-        super().check(schedule)
-        if schedule is not None and not schedule.sigma_conditioned:
-            raise ConfigError(
-                f"annealed_langevin needs a σ schedule (such as 'geometric'), "
-                f"not {type(schedule).__name__} @ $.schedule"
-            )
 
     def sample(
         self,
@@ -50,19 +44,24 @@ class AnnealedLangevin(Sampler):
         self.check(schedule)
         assert schedule is not None
         config = self.config
-        sigmas = schedule.levels().tolist()
+        levels = select_levels(schedule.levels(), config.levels)
+        a, s = (v.tolist() for v in schedule.kernel(levels.double()))
         if config.init == "normal":
-            x = sigmas[0] * torch.randn(shape, generator=generator, device=device, dtype=dtype)
+            # σ schedules (a = 1) start from N(0, σ₁²I), as Song & Ermon do.
+            scale = s[0] if schedule.sigma_conditioned else math.hypot(a[0], s[0])
+            x = scale * torch.randn(shape, generator=generator, device=device, dtype=dtype)
         else:
             x = 2 * torch.rand(shape, generator=generator, device=device, dtype=dtype) - 1
         t = torch.empty(shape[0], device=device, dtype=dtype)
-        for sigma in sigmas:
-            t.fill_(sigma)
-            alpha = config.epsilon * (sigma / sigmas[-1]) ** 2
+        for level, std in zip(levels.tolist(), s, strict=True):
+            t.fill_(level)
+            alpha = config.epsilon * (std / s[-1]) ** 2
             noise_scale = math.sqrt(alpha)
             for _ in range(config.steps_per_level):
                 noise = torch.randn(shape, generator=generator, device=device, dtype=dtype)
                 x.add_(model(x, t), alpha=0.5 * alpha).add_(noise, alpha=noise_scale)
         if config.denoise:
-            x = x + sigmas[-1] ** 2 * model(x, t)
+            x = x + s[-1] ** 2 * model(x, t)
+            if a[-1] != 1.0:
+                x = x / a[-1]
         return x

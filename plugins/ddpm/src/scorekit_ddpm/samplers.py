@@ -21,19 +21,10 @@ from typing import ClassVar
 import torch
 
 from scorekit.errors import ConfigError
-from scorekit.interfaces import NoiseSchedule, Sampler, ScoreModel
+from scorekit.interfaces import NoiseSchedule, Sampler, ScoreModel, select_levels
 from scorekit_ddpm.config import AncestralConfig, DDIMConfig
 
-__all__ = ["AncestralSampler", "DDIMSampler", "select_levels", "transitions"]
-
-
-def select_levels(levels: torch.Tensor, steps: int | None) -> torch.Tensor:
-    """``steps`` of ``levels`` evenly spaced by index, the first and the last always kept (all if None)."""
-    if steps is None or steps >= len(levels):
-        return levels
-    if steps == 1:
-        return levels[:1]
-    return levels[torch.linspace(0, len(levels) - 1, steps, dtype=torch.float64).round().long()]
+__all__ = ["AncestralSampler", "DDIMSampler", "transitions"]
 
 
 def transitions(schedule: NoiseSchedule, levels: torch.Tensor) -> list[dict[str, float]]:
