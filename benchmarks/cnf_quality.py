@@ -20,39 +20,19 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
-import tempfile
-import time
 from pathlib import Path
 from typing import Any
 
 import torch
-
-from scorekit._registry import load_registry
-from scorekit.config import apply_overrides, load_config, parse_toml
-from scorekit.engine.evaluate import evaluate
-from scorekit.engine.run import Run
+from _presets import train_and_evaluate
 
 RESULTS = Path(__file__).resolve().parent / "results"
 GAP_TARGET, TIME_TARGET = 0.10, 15 * 60.0
 
 
 def one_seed(seed: int) -> dict[str, Any]:
-    registry = load_registry()
-    raw = parse_toml(registry.preset("cnf").toml_text, "preset cnf")
-    raw = apply_overrides(
-        raw,
-        [f"train.seed={seed}", "train.progress=false", "eval.num_points=2000", "eval.num_samples=10000"],
-    )
-    config = load_config(raw, registry)
-    with tempfile.TemporaryDirectory() as tmp:
-        run = Run(config, registry, Path(tmp) / "run")
-        run.data  # noqa: B018 - generate the data before the clock starts
-        start = time.perf_counter()
-        run.train().close()
-        seconds = time.perf_counter() - start
-        start = time.perf_counter()
-        result = evaluate(run)
-        eval_seconds = time.perf_counter() - start
+    overrides = [f"train.seed={seed}", "eval.num_points=2000", "eval.num_samples=10000"]
+    result, seconds, eval_seconds = train_and_evaluate("cnf", overrides)
     return {
         "seed": seed,
         "train_seconds": seconds,

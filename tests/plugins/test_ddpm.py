@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import pytest
 import torch
@@ -370,3 +371,40 @@ def test_annealed_langevin_anneals_a_diffusion_schedule() -> None:
     )
     assert torch.allclose(x.mean(0), torch.tensor([1.0, -1.0]), atol=0.05)
     assert torch.allclose(x.std(0), torch.full((2,), 0.5), atol=0.05)
+
+
+# -- end to end ------------------------------------------------------------------------------------
+def test_ddpm_preset_trains_samples_and_evaluates_through_the_cli(tmp_path: Path) -> None:
+    """A tiny run of the ddpm preset: eval reports Fisher rows at ten levels t, sample writes (N, 2)."""
+    import json
+
+    import numpy as np
+    from click.testing import CliRunner
+
+    from scorekit.cli import cli
+    from tests.conftest import preset_dict, write_toml
+
+    raw = preset_dict("ddpm")
+    raw["data"].update(num_train=1000, num_heldout=300)
+    raw["model"].update(hidden=32, layers=2)
+    raw["schedule"]["num_steps"] = 50
+    raw["train"].update(steps=40, batch_size=64, log_every=20, checkpoint_every=40, progress=False)
+    raw["sample"] = {"num": 100}
+    raw["eval"] = {"num_samples": 200, "num_points": 200}
+    run_dir = tmp_path / "run"
+    result = CliRunner().invoke(cli, ["train", str(write_toml(tmp_path / "c.toml", raw)), "--run-dir", str(run_dir)])
+    assert result.exit_code == 0, result.output
+    result = CliRunner().invoke(cli, ["eval", str(run_dir), "--json"])
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.output)
+    levels = [row["t"] for row in report["fisher"]]
+    assert len(levels) == 10 and levels[0] == 49 and levels[-1] == 0
+    assert all(row["relative_fisher"] >= 0 for row in report["fisher"])
+    # σ = s/a in data units grows with t.
+    sigmas = [row["sigma"] for row in report["fisher"]]
+    assert sigmas == sorted(sigmas, reverse=True)
+    out = tmp_path / "x.npy"
+    result = CliRunner().invoke(cli, ["sample", str(run_dir), "-n", "30", "-o", str(out), "--seed", "3"])
+    assert result.exit_code == 0, result.output
+    x = np.load(out)
+    assert x.shape == (30, 2) and np.isfinite(x).all()

@@ -396,7 +396,8 @@ def eval_command(run_dir: Path, as_json: bool, overrides: tuple[str, ...]) -> No
             line += f" (true density {result['true_log_likelihood']:.4f}, gap {result['log_likelihood_gap']:.4f})"
         click.echo(line)
     for row in result.get("fisher", []):
-        click.echo(f"σ = {row['sigma']:<10.4g} relative Fisher divergence {row['relative_fisher']:.4f}")
+        level = f"t = {row['t']:<6g} " if "t" in row else ""
+        click.echo(f"{level}σ = {row['sigma']:<10.4g} relative Fisher divergence {row['relative_fisher']:.4f}")
 
 
 def _add_plugin_commands(group: click.Group, registry: Registry) -> None:
