@@ -4,7 +4,8 @@ What it measures (CPU, ``--threads`` torch threads, diffusers as a benchmark-onl
     1000 ancestral steps on a batch of 4,096 points in d = 2, linear β from 1e-4 to 0.02, variance
     β̃_t (diffusers: ``variance_type="fixed_small"``, ``clip_sample=False``), under ``torch.no_grad``.
     Both loops call the same model: scorekit's ``time_mlp`` (3 × 128, SiLU, sinusoidal time
-    embedding; random weights, which cost what trained ones cost), given t as a (B,) tensor.
+    embedding; random weights, which cost what trained ones cost), given t as a (B,) tensor;
+    ``--hidden``/``--layers`` pick another width and depth.
 
     - scorekit: ``AncestralSampler.sample`` (what ``scorekit sample`` runs per chunk);
     - diffusers: the loop of its documentation, ``for t in scheduler.timesteps:
@@ -100,15 +101,23 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
     parser.add_argument("--repeats", type=int, default=7, help="timed runs per side (default 7)")
+    parser.add_argument("--hidden", type=int, default=128, help="time_mlp width (default 128: the ddpm preset's)")
+    parser.add_argument("--layers", type=int, default=3, help="time_mlp hidden layers (default 3: the preset's)")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
-    model = TimeMLP(TimeMLPConfig(hidden=128, layers=3))
+    model = TimeMLP(TimeMLPConfig(hidden=args.hidden, layers=args.layers))
     model.bind((DIM,))
     model.eval()
     schedule = LinearSchedule(LinearScheduleConfig(num_steps=STEPS, beta_start=1e-4, beta_end=0.02))
     peer_run, scheduler = peer(model)
-    result: dict[str, Any] = {"threads": args.threads, "batch": BATCH, "steps": STEPS, "repeats": args.repeats}
+    result: dict[str, Any] = {
+        "threads": args.threads,
+        "batch": BATCH,
+        "steps": STEPS,
+        "repeats": args.repeats,
+        "model": {"hidden": args.hidden, "layers": args.layers},
+    }
     result["alpha_bar_max_abs_diff"] = float((scheduler.alphas_cumprod.double() - schedule.alpha_bars).abs().max())
     a, b = ours(model, schedule)(1), peer_run(2)
     result["sample_mean"] = {"scorekit": a.mean(0).tolist(), "diffusers": b.mean(0).tolist()}
@@ -135,7 +144,12 @@ def main() -> None:
         f"{'PASS' if passed else 'FAIL'}"
     )
     RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / "ddpm_sampling.json").write_text(json.dumps(result, indent=2))
+    name = (
+        "ddpm_sampling.json"
+        if (args.hidden, args.layers) == (128, 3)
+        else f"ddpm_sampling_{args.hidden}x{args.layers}.json"
+    )
+    (RESULTS / name).write_text(json.dumps(result, indent=2))
 
 
 if __name__ == "__main__":
