@@ -13,7 +13,7 @@ What it measures (CPU, ``--threads`` torch threads, torchdiffeq as a benchmark-o
    against torchdiffeq's ``odeint_adjoint`` (and its seminorm), interleaved, ``--repeats`` times
    after a warm-up; medians. NFE counted by the field itself (forward and backward together) and,
    for scorekit, split by its SolveStats.
-3. Memory: RK4 with fixed steps, batch 4096, d = 2, field 2 → 64 → 64 → 2, loss Σ z(1)², forward +
+3. Memory: RK4 with fixed steps, batch 4096 (``--memory-batch``), d = 2, field 2 → 64 → 64 → 2, loss Σ z(1)², forward +
    backward, each cell in a fresh subprocess, ``--memory-repeats`` times (median): a 10-step solve
    first (imports, lazy initialisation, thread pools), then the peak resident set is reset
    (``/proc/self/clear_refs``) and the measured solve's peak minus the resident set just before it is
@@ -176,12 +176,12 @@ def _status_kib(field_name: str) -> int:
     raise RuntimeError(f"{field_name} not in /proc/self/status")
 
 
-def memory_cell(steps: int, impl: str, adjoint: bool) -> dict[str, Any]:
+def memory_cell(steps: int, impl: str, adjoint: bool, batch: int = BATCH_MEMORY) -> dict[str, Any]:
     import scorekit
 
     torch.manual_seed(0)
     field = Field(2, 64)
-    z0 = torch.randn(BATCH_MEMORY, 2)
+    z0 = torch.randn(batch, 2)
     t = torch.tensor([0.0, 1.0])
     saved = 0
 
@@ -212,6 +212,7 @@ def memory_cell(steps: int, impl: str, adjoint: bool) -> dict[str, Any]:
     peak = _status_kib("VmHWM")
     return {
         "steps": steps,
+        "batch": batch,
         "impl": impl,
         "adjoint": adjoint,
         "peak_mib": (peak - before) / 1024,
@@ -227,13 +228,13 @@ MEMORY_CELLS = (
 )
 
 
-def memory(threads: int, repeats: int) -> list[dict[str, Any]]:
+def memory(threads: int, repeats: int, batch: int = BATCH_MEMORY) -> list[dict[str, Any]]:
     env = {**os.environ, "MALLOC_MMAP_THRESHOLD_": "65536"}
     cells = []
     for impl, adjoint, steps in MEMORY_CELLS:
         runs = []
         for _ in range(repeats):
-            cell = json.dumps({"steps": steps, "impl": impl, "adjoint": adjoint})
+            cell = json.dumps({"steps": steps, "impl": impl, "adjoint": adjoint, "batch": batch})
             out = subprocess.run(
                 [sys.executable, __file__, "--memory-cell", cell, "--threads", str(threads)],
                 check=True,
@@ -276,7 +277,7 @@ def plot_memory(cells: list[dict[str, Any]], path: Path) -> None:
     ax.set_yscale("log")
     ax.set_xlabel("RK4 steps")
     ax.set_ylabel("peak memory of forward + backward (MiB)")
-    ax.set_title(f"gradient memory vs number of steps (batch {BATCH_MEMORY}, d = 2)")
+    ax.set_title(f"gradient memory vs number of steps (batch {cells[0]['batch']}, d = 2)")
     ax.grid(True, which="both", alpha=0.3)
     ax.legend()
     fig.tight_layout()
@@ -291,12 +292,15 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=9, help="timed repeats per side (default 9)")
     parser.add_argument("--memory-repeats", type=int, default=3, help="subprocesses per memory cell (default 3)")
     parser.add_argument("--only-memory", action="store_true", help="run only the memory part")
+    parser.add_argument(
+        "--memory-batch", type=int, default=BATCH_MEMORY, help=f"batch of the memory part (default {BATCH_MEMORY})"
+    )
     parser.add_argument("--memory-cell", help=argparse.SUPPRESS)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     if args.memory_cell:
         cell = json.loads(args.memory_cell)
-        print(json.dumps(memory_cell(cell["steps"], cell["impl"], cell["adjoint"])))
+        print(json.dumps(memory_cell(cell["steps"], cell["impl"], cell["adjoint"], cell["batch"])))
         return
     result: dict[str, Any] = {"threads": args.threads, "torch": torch.__version__}
     if args.only_memory:
@@ -321,7 +325,7 @@ def main() -> None:
 
 
 def memory_part(result: dict[str, Any], args: argparse.Namespace) -> None:
-    result["memory"] = memory(args.threads, args.memory_repeats)
+    result["memory"] = memory(args.threads, args.memory_repeats, args.memory_batch)
     for impl in ("scorekit", "torchdiffeq"):
         peaks = {c["steps"]: c["peak_mib"] for c in result["memory"] if c["adjoint"] and c["impl"] == impl}
         result[f"{impl}_adjoint_memory_ratio_1000_over_10"] = peaks[1000] / peaks[10]
