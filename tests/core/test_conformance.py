@@ -57,6 +57,10 @@ SCHEDULES = [
     ("linear", {"num_steps": 50}),
     ("cosine", {"num_steps": 50}),
     ("betas", {"betas": [0.01, 0.05, 0.2, 0.5]}),
+    ("ve", {"num_levels": 20}),
+    ("vp", {"num_levels": 20}),
+    ("subvp", {"num_levels": 20}),
+    ("ou", {"num_levels": 20}),
 ]
 TRACE_ESTIMATORS = [
     ("exact", {"vjps_per_pass": 2}, True),

@@ -1,0 +1,198 @@
+"""SDEs: Euler–Maruyama's orders on Ornstein–Uhlenbeck, kernels against simulation, VP against DDPM,
+and the Langevin SDE of an analytic score keeping its distribution."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from scorekit.data.mixture import GaussianMixture
+from scorekit_ddpm.config import LinearScheduleConfig
+from scorekit_ddpm.schedules import LinearSchedule
+from scorekit_sde.config import OUConfig, SubVPConfig, VEConfig, VPConfig
+from scorekit_sde.sde import VESDE, VPSDE, LangevinSDE, OrnsteinUhlenbeck, SubVPSDE
+from scorekit_sde.solvers import brownian_increments, solve_sde
+
+THETA, SIGMA, X0, T = 1.5, 0.8, 2.0, 1.0
+
+
+def _ou() -> OrnsteinUhlenbeck:
+    return OrnsteinUhlenbeck(OUConfig(theta=THETA, sigma=SIGMA, T=5.0))
+
+
+def _slope(hs: list[float], errors: list[float]) -> float:
+    return float(np.polyfit(np.log(hs), np.log(errors), 1)[0])
+
+
+def _shared_path(n: int, fine: int = 2**12) -> tuple[torch.Tensor, torch.Tensor]:
+    """Brownian increments on a fine grid of [0, T] and the OU solution X(T) driven by them.
+
+    The exact transition X(t+Δ) = e^{−θΔ}X(t) + σ∫e^{−θ(t+Δ−s)}dW_s with the integral taken as
+    e^{−θΔ/2}·ΔW: per step its variance is right to O(Δ³), so X(T) is exact up to O(Δ_fine²).
+    """
+    times = torch.linspace(0, T, fine + 1, dtype=torch.float64)
+    dw = brownian_increments(times, (n, 1), generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    x = torch.full((n, 1), X0, dtype=torch.float64)
+    dt = T / fine
+    for k in range(fine):
+        x = math.exp(-THETA * dt) * x + SIGMA * math.exp(-THETA * dt / 2) * dw[k]
+    return dw, x
+
+
+def _coarse_solves(method: str, dw: torch.Tensor, steps_list: tuple[int, ...]) -> list[torch.Tensor]:
+    fine, n = dw.shape[0], dw.shape[1]
+    outs = []
+    for steps in steps_list:
+        coarse = dw.reshape(steps, fine // steps, n, 1).sum(dim=1)
+        x0 = torch.full((n, 1), X0, dtype=torch.float64)
+        outs.append(
+            solve_sde(_ou(), x0, torch.linspace(0, T, steps + 1, dtype=torch.float64), method=method, dw=coarse)
+        )
+    return outs
+
+
+def test_euler_maruyama_strong_order_on_ornstein_uhlenbeck() -> None:
+    """E|X_h(T) − X(T)| against the exact solution on the same Brownian path.
+
+    EM's strong order is ½ in general and 1 for additive noise, which OU has: the fitted slope must be
+    ≥ ½, and it is ≈ 1.
+    """
+    dw, reference = _shared_path(4000)
+    steps_list = (8, 16, 32, 64)
+    errors = [float((out - reference).abs().mean()) for out in _coarse_solves("euler_maruyama", dw, steps_list)]
+    slope = _slope([T / k for k in steps_list], errors)
+    assert slope >= 0.5
+    assert slope == pytest.approx(1.0, abs=0.15)
+
+
+@pytest.mark.parametrize(("method", "order"), [("euler_maruyama", 1.0), ("heun", 2.0)])
+def test_weak_order_on_ornstein_uhlenbeck(method: str, order: float) -> None:
+    """|E[X_h(T)] − E[X(T)]| + |E[X_h(T)²] − E[X(T)²]| falls like h (EM) and h² (Heun).
+
+    The expectations are differences paired on one Brownian path per sample, so their sampling error
+    is of the strong error's size over √n, far below the bias being measured; the reference's
+    moments are checked against the closed form a(T)x₀, a²x₀² + s². Over h = 1/4 … 1/32 (θh up to
+    0.375, not yet asymptotic) the fitted slopes are ≈ 1.0 for EM and ≈ 2.3 for Heun; Heun is checked
+    to be second order (slope ≥ 1.7), EM first order (1 ± 0.25).
+    """
+    dw, reference = _shared_path(20000, fine=2**10)
+    a, s = (float(v) for v in _ou().kernel(torch.tensor([T], dtype=torch.float64)))
+    assert float(reference.mean()) == pytest.approx(a * X0, abs=0.02)
+    assert float(reference.square().mean()) == pytest.approx((a * X0) ** 2 + s**2, abs=0.02)
+    steps_list = (4, 8, 16, 32)
+    errors = [
+        abs(float((out - reference).mean())) + abs(float((out.square() - reference.square()).mean()))
+        for out in _coarse_solves(method, dw, steps_list)
+    ]
+    slope = _slope([T / k for k in steps_list], errors)
+    if order == 1.0:
+        assert slope == pytest.approx(1.0, abs=0.25), errors
+    else:
+        assert slope >= 1.7, errors
+
+
+@pytest.mark.parametrize(
+    "sde",
+    [
+        VESDE(VEConfig(sigma_min=0.01, sigma_max=5.0)),
+        VPSDE(VPConfig()),
+        SubVPSDE(SubVPConfig()),
+        OrnsteinUhlenbeck(OUConfig(theta=2.0, sigma=0.5)),
+    ],
+    ids=["ve", "vp", "subvp", "ou"],
+)
+def test_kernel_matches_simulating_the_sde(sde: VESDE) -> None:
+    """x(t) from x₀ by Heun with 400 steps has mean a(t)·x₀ and std s(t) (5 standard errors + 1%)."""
+    n, t_end = 40000, 0.6
+    x0 = torch.full((n, 2), 1.5, dtype=torch.float64)
+    times = torch.linspace(0, t_end, 401, dtype=torch.float64)
+    x = solve_sde(sde, x0, times, method="heun", generator=torch.Generator().manual_seed(0))
+    a, s = (float(v) for v in sde.kernel(torch.tensor([t_end], dtype=torch.float64)))
+    assert torch.allclose(
+        x.mean(0), torch.full((2,), a * 1.5, dtype=torch.float64), atol=5 * s / math.sqrt(n) + 0.01 * a
+    )
+    assert torch.allclose(x.std(0), torch.full((2,), s, dtype=torch.float64), rtol=0.01 + 5 / math.sqrt(2 * n))
+
+
+def test_vp_marginals_are_ddpm_s_closed_form_in_the_discrete_limit() -> None:
+    """DDPM with β_i = β(i/N)/N: ᾱ_i → a(t)² at t = (i + 1)/N, the gap shrinking like 1/N."""
+    sde = VPSDE(VPConfig(beta_min=0.1, beta_max=20.0))
+    gaps = []
+    for steps in (250, 1000, 4000):
+        ddpm = LinearSchedule(LinearScheduleConfig(num_steps=steps, beta_start=0.1 / steps, beta_end=20.0 / steps))
+        t = (torch.arange(steps, dtype=torch.float64) + 1) / steps
+        a, _ = sde.kernel(t)
+        gaps.append(float((ddpm.alpha_bars - a.square()).abs().max()))
+    assert gaps[1] < 3e-3
+    assert gaps[0] / gaps[1] == pytest.approx(4, rel=0.25) and gaps[1] / gaps[2] == pytest.approx(4, rel=0.25)
+
+
+def test_prior_matches_the_kernel_at_T() -> None:
+    for sde in (VESDE(VEConfig()), VPSDE(VPConfig()), OrnsteinUhlenbeck(OUConfig(T=20.0))):
+        a, s = (float(v) for v in sde.kernel(torch.tensor([sde.T], dtype=torch.float64)))
+        assert s == pytest.approx(sde.prior_std(), rel=1e-3)
+        assert a < 1e-2 or isinstance(sde, VESDE)
+    sde = VPSDE(VPConfig())
+    x = torch.randn(5, 3, dtype=torch.float64)
+    expected = torch.distributions.Normal(0.0, 1.0).log_prob(x).sum(1)
+    assert torch.allclose(sde.prior_log_prob(x), expected)
+
+
+def test_langevin_sde_keeps_a_mixture_stationary() -> None:
+    """Exact samples of a 2-D mixture stay distributed as the mixture under dx = ½∇log p dt + dw."""
+    density = GaussianMixture([[-1.0, 0.0], [1.5, 1.0]], 0.6, [0.4, 0.6])
+    n = 20000
+    x0 = density.sample(n, generator=torch.Generator().manual_seed(0))
+    sde = LangevinSDE(lambda x: density.score(x))
+    times = torch.linspace(0, 2.0, 801, dtype=torch.float64)
+    x = solve_sde(sde, x0, times, method="heun", generator=torch.Generator().manual_seed(1))
+    reference = density.sample(n, generator=torch.Generator().manual_seed(2))
+    se = reference.std(0) / math.sqrt(n)
+    assert torch.allclose(x.mean(0), reference.mean(0), atol=float(6 * se.max()))
+    assert torch.allclose(x.std(0), reference.std(0), rtol=0.03)
+    # It moved: the chain is not the identity.
+    assert float((x - x0).abs().mean()) > 0.5
+
+
+def test_solver_rejects_bad_input() -> None:
+    sde = _ou()
+    with pytest.raises(ValueError, match="method"):
+        solve_sde(sde, torch.zeros(2, 1), torch.linspace(0, 1, 3), method="rk4")
+    with pytest.raises(ValueError, match="dw must have shape"):
+        solve_sde(sde, torch.zeros(2, 1), torch.linspace(0, 1, 3), dw=torch.zeros(3, 2, 1))
+
+
+def test_time_dependent_dsm_trains_on_the_vp_sde_through_the_engine(tmp_path: Path) -> None:
+    """ncsn's DSM loss (λ = s²) on the VP SDE's continuous t, a time_mlp, the ddpm sampler on its levels.
+
+    A smoke run of the pieces together (40 steps): eval's Fisher rows are at the SDE's times, and the
+    loss fell from its first logged value.
+    """
+    import json
+
+    from click.testing import CliRunner
+
+    from scorekit.cli import cli
+    from tests.conftest import preset_dict, write_toml
+
+    raw = preset_dict("ddpm")
+    raw["data"].update(num_train=1000, num_heldout=300)
+    raw["model"].update(hidden=32, layers=2, time_scale=999.0)
+    raw["schedule"] = {"kind": "vp", "num_levels": 100}
+    raw["loss"] = {"kind": "ncsn"}
+    raw["train"].update(steps=60, batch_size=128, log_every=10, checkpoint_every=60, progress=False)
+    raw["sample"] = {"num": 100}
+    raw["eval"] = {"num_samples": 200, "num_points": 200}
+    run_dir = tmp_path / "run"
+    result = CliRunner().invoke(cli, ["train", str(write_toml(tmp_path / "c.toml", raw)), "--run-dir", str(run_dir)])
+    assert result.exit_code == 0, result.output
+    losses = [json.loads(line)["loss"] for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
+    assert losses[-1] < losses[0]
+    result = CliRunner().invoke(cli, ["eval", str(run_dir), "--json"])
+    assert result.exit_code == 0, result.output
+    times = [row["t"] for row in json.loads(result.output)["fisher"]]
+    assert times[0] == pytest.approx(1.0) and times[-1] == pytest.approx(1e-3)
