@@ -41,6 +41,7 @@ from _presets import preset_run, timed_train
 
 from scorekit._registry import load_registry
 from scorekit.config import load_config, read_toml_file
+from scorekit.data.images import load_digits
 from scorekit.engine.run import CONFIG_FILE, Run
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -74,11 +75,10 @@ def frechet(a: np.ndarray, b: np.ndarray) -> float:
 
 def labelled_split(run: Run) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """The run's train / held-out digits (flattened) with their labels, matched back to sklearn's."""
-    from sklearn.datasets import load_digits
+    from sklearn.datasets import load_digits as sklearn_digits
 
-    digits = load_digits()
-    images = (digits.images.astype(np.float32) / 8.0 - 1.0).reshape(len(digits.images), -1)
-    lookup = {row.tobytes(): label for row, label in zip(images, digits.target, strict=True)}
+    images = load_digits().reshape(-1, 64)  # the data set's own loader: sklearn's order, scaled to [−1, 1]
+    lookup = {row.tobytes(): label for row, label in zip(images, sklearn_digits().target, strict=True)}
 
     def labels(x: torch.Tensor) -> np.ndarray:
         return np.array([lookup[row.tobytes()] for row in x.reshape(len(x), -1).numpy().astype(np.float32)])

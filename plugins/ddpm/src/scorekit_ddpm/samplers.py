@@ -62,10 +62,12 @@ class _KernelSampler(Sampler):
     needs_schedule: ClassVar[bool] = True
     parametrization: ClassVar[str] = "epsilon"
 
-    clip_x0: float | None = None
+    def __init__(self, config: AncestralConfig | DDIMConfig) -> None:
+        self.config = config
 
     def _levels(self, schedule: NoiseSchedule) -> torch.Tensor:
-        raise NotImplementedError
+        """The levels walked: ``config.steps`` of the schedule's, evenly spaced (all when None)."""
+        return select_levels(schedule.levels(), self.config.steps)
 
     def _step(self, row: dict[str, float]) -> tuple[float, float, float, float]:
         """(sigma, x̂₀ weight, x_t weight, ε̂ weight) of x_p = w₀·x̂₀ + w_x·x_t + w_ε·ε̂ + σ·z."""
@@ -91,7 +93,7 @@ class _KernelSampler(Sampler):
         noise = torch.empty_like(x)
         # One (B,) time tensor per level, made before the loop: rows of an expanded column.
         times = levels.to(device=device, dtype=dtype)[:, None].expand(len(levels), shape[0])
-        clip = self.clip_x0
+        clip = self.config.clip_x0
         for k, row in enumerate(rows):
             sigma, w0, wx, we = self._step(row)
             eps = model(x, times[k])
@@ -114,12 +116,7 @@ class AncestralSampler(_KernelSampler):
     ``steps`` samples on an evenly spaced subsequence of levels with the composed transitions.
     """
 
-    def __init__(self, config: AncestralConfig) -> None:
-        self.config = config
-        self.clip_x0 = config.clip_x0
-
-    def _levels(self, schedule: NoiseSchedule) -> torch.Tensor:
-        return select_levels(schedule.levels(), self.config.steps)
+    config: AncestralConfig
 
     def _step(self, row: dict[str, float]) -> tuple[float, float, float, float]:
         last = row["s_p"] == 0.0
@@ -134,12 +131,7 @@ class DDIMSampler(_KernelSampler):
     levels): η = 0 is the deterministic sampler, η = 1 ancestral sampling on the subsequence.
     """
 
-    def __init__(self, config: DDIMConfig) -> None:
-        self.config = config
-        self.clip_x0 = config.clip_x0
-
-    def _levels(self, schedule: NoiseSchedule) -> torch.Tensor:
-        return select_levels(schedule.levels(), self.config.steps)
+    config: DDIMConfig
 
     def _step(self, row: dict[str, float]) -> tuple[float, float, float, float]:
         variance = self.config.eta**2 * row["posterior_variance"]

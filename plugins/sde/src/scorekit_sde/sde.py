@@ -16,7 +16,7 @@ import torch
 
 from scorekit.interfaces import NoiseSchedule
 from scorekit.tensors import append_dims, batch_sum
-from scorekit_sde.config import OUConfig, SubVPConfig, VEConfig, VPConfig
+from scorekit_sde.config import OUConfig, VEConfig, VPConfig
 
 __all__ = ["SDE", "VESDE", "VPSDE", "GaussianSDE", "LangevinSDE", "OrnsteinUhlenbeck", "SubVPSDE"]
 
@@ -132,9 +132,6 @@ class VPSDE(GaussianSDE):
 
 class SubVPSDE(VPSDE):
     """The VP drift with g(t)² = β(t)(1 − e^{−2∫₀ᵗβ}): a as VP's, s = 1 − a² ≤ VP's √(1 − a²)."""
-
-    def __init__(self, config: SubVPConfig) -> None:
-        super().__init__(config)
 
     def diffusion(self, t: torch.Tensor) -> torch.Tensor:
         return (self.beta(t) * -torch.expm1(4 * self._log_mean(t))).sqrt()
