@@ -75,3 +75,44 @@ def test_single_sigma_dsm_matches_vincent_closed_form() -> None:
     value = DSMLoss(DSMLossConfig(sigma=sigma))(GaussianScore(c), x0, generator=torch.Generator().manual_seed(4))
     expected = 0.5 * 2 * c**2 / (sigma**2 * (c**2 + sigma**2))
     assert abs(float(value) - expected) < 5 * expected * math.sqrt(2 / n) * 2
+
+
+def test_ncsn_loss_reads_an_epsilon_model_through_the_kernel() -> None:
+    """λ = s² DSM on an ε-predicting model is ½‖ε − ε̂‖², the value its score view gives (VP kernel, a ≠ 1)."""
+    from scorekit.builtins.configs import TimeMLPConfig
+    from scorekit.nets.time_mlp import TimeMLP
+    from scorekit.parametrization import as_parametrization
+    from scorekit_dsm.losses import denoising_score_matching
+    from scorekit_sde.config import VPConfig
+    from scorekit_sde.sde import VPSDE
+
+    schedule = VPSDE(VPConfig())
+    torch.manual_seed(0)
+    model = TimeMLP(TimeMLPConfig(hidden=16, layers=2, time_scale=999.0))
+    model.bind((3,))
+    x0 = torch.randn(64, 3)
+    t = schedule.sample_t(64, generator=torch.Generator().manual_seed(1))
+
+    def loss(m: ScoreModel) -> torch.Tensor:
+        return denoising_score_matching(m, x0, t, schedule, generator=torch.Generator().manual_seed(2))
+
+    x_t, eps = schedule.perturb(x0, t, generator=torch.Generator().manual_seed(2))
+    expected = 0.5 * (eps - model(x_t, t)).square().sum(1).mean()
+    assert float(loss(model).detach()) == pytest.approx(float(expected.detach()), rel=1e-6)
+    score_view = as_parametrization(model, "score", schedule)
+    assert float(loss(score_view).detach()) == pytest.approx(float(expected.detach()), rel=1e-4)
+
+
+@pytest.mark.parametrize("name", ["ism", "ssm"])
+def test_clean_data_objectives_refuse_a_model_that_is_not_a_score(name: str) -> None:
+    from scorekit import load_registry
+    from scorekit.builtins.configs import TimeMLPConfig
+    from scorekit.config import structure_as
+    from scorekit.errors import ConfigError
+    from scorekit.nets.time_mlp import TimeMLP
+
+    loss = structure_as({"kind": name}, "loss", "$.loss", load_registry()).build()
+    model = TimeMLP(TimeMLPConfig(hidden=8, layers=1))
+    model.bind((2,))
+    with pytest.raises(ConfigError, match=r"predicts 'epsilon'.*\$\.model\.prediction"):
+        loss(model, torch.randn(4, 2), schedule=None)

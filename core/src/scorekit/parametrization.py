@@ -28,7 +28,13 @@ from scorekit.interfaces.noise_schedule import NoiseSchedule
 from scorekit.interfaces.score_model import ScoreModel
 from scorekit.tensors import append_dims
 
-__all__ = ["KERNEL_PARAMETRIZATIONS", "Reparametrized", "as_parametrization", "convert"]
+__all__ = [
+    "KERNEL_PARAMETRIZATIONS",
+    "Reparametrized",
+    "as_parametrization",
+    "convert",
+    "require_score",
+]
 
 #: Predictions that are functions of (x_t, ε) through the kernel, hence of one another.
 KERNEL_PARAMETRIZATIONS = ("score", "epsilon", "x0", "v")
@@ -105,3 +111,16 @@ def as_parametrization(model: ScoreModel, target: str, schedule: NoiseSchedule |
             "add a [schedule] section @ $.schedule"
         )
     return Reparametrized(model, target, schedule)
+
+
+def require_score(model: ScoreModel, user: str) -> None:
+    """Raise ConfigError unless ``model`` outputs the score itself (for objectives with no kernel to convert through).
+
+    Implicit and sliced score matching learn the clean data's score at t = 0, where ε, x₀ and v
+    have no meaning.
+    """
+    if model.parametrization != "score":
+        raise ConfigError(
+            f"{user} learns the score itself, but the model predicts {model.parametrization!r}; "
+            'set prediction = "score" @ $.model.prediction'
+        )

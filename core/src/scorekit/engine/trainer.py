@@ -103,6 +103,10 @@ class Trainer:
             self.forward_model = DistributedDataParallel(
                 model, device_ids=device_ids, static_graph=True, gradient_as_bucket_view=True
             )
+            # DDP does not forward attribute lookups: a loss reads the ScoreModel's own attributes
+            # (what it predicts, its event shape) on the model it is handed.
+            self.forward_model.parametrization = model.parametrization
+            self.forward_model.event_shape = model.event_shape
         if config.compile:
             self.forward_model = torch.compile(self.forward_model)  # type: ignore[assignment]
         self.parameters = [p for p in model.parameters() if p.requires_grad]

@@ -7,6 +7,7 @@ from typing import ClassVar
 import torch
 
 from scorekit.interfaces import Loss, NoiseSchedule, ScoreModel
+from scorekit.parametrization import convert
 from scorekit.tensors import append_dims, batch_sum
 from scorekit_dsm.config import DSMLossConfig, NCSNLossConfig
 
@@ -28,10 +29,18 @@ def denoising_score_matching(
     of the perturbed data (Vincent 2011). With λ = s² the summand is ½‖s·s_θ + ε‖², whose
     magnitude no longer depends on s (Song & Ermon 2019, eq. 6). Sums over event dimensions,
     averages over the batch.
+
+    A model that predicts ε, x₀ or v is read through the kernel: s·s_θ = −ε̂, so the summand is
+    ½‖ε − ε̂‖², Ho et al.'s loss, whatever the model predicts.
     """
     x_t, noise = schedule.perturb(x0, t, generator=generator)
     s = append_dims(schedule.std(t).to(x0.dtype), x0)
-    residual = model(x_t, t) * s + noise
+    output = model(x_t, t)
+    if model.parametrization == "score":
+        residual = output * s + noise
+    else:
+        a, s_t = schedule.kernel(t)
+        residual = noise - convert(output, x_t, a, s_t, source=model.parametrization, target="epsilon")
     per_sample = 0.5 * batch_sum(residual.square())
     if weight_power != 2.0:
         per_sample = per_sample * (s.flatten() ** (weight_power - 2.0))

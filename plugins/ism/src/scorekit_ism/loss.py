@@ -7,6 +7,7 @@ from typing import ClassVar
 import torch
 
 from scorekit.interfaces import Loss, NoiseSchedule, ScoreModel, TraceEstimator
+from scorekit.parametrization import require_score
 from scorekit.tensors import batch_sum
 from scorekit_ism.config import ISMConfig
 
@@ -35,6 +36,7 @@ class ImplicitScoreMatching(Loss):
         schedule: NoiseSchedule | None = None,
         generator: torch.Generator | None = None,
     ) -> torch.Tensor:
+        require_score(model, "implicit score matching")
         t = torch.zeros(x0.shape[0], device=x0.device, dtype=x0.dtype)
         score, trace = self.estimator.trace(lambda x: model(x, t), x0, create_graph=True, generator=generator)
         return (0.5 * batch_sum(score.square()) + trace).mean()

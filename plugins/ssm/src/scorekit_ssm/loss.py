@@ -7,6 +7,7 @@ from typing import ClassVar
 import torch
 
 from scorekit.interfaces import Loss, NoiseSchedule, ScoreModel, TraceEstimator
+from scorekit.parametrization import require_score
 from scorekit.tensors import batch_sum
 from scorekit_ssm.config import SSMConfig
 
@@ -41,6 +42,7 @@ class SlicedScoreMatching(Loss):
         schedule: NoiseSchedule | None = None,
         generator: torch.Generator | None = None,
     ) -> torch.Tensor:
+        require_score(model, "sliced score matching")
         t = torch.zeros(x0.shape[0], device=x0.device, dtype=x0.dtype)
         with torch.enable_grad():
             x = x0.detach().requires_grad_(True)
