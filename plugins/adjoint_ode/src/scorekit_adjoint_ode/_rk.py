@@ -168,7 +168,20 @@ def solve_adaptive(
     if first_step is None:
         with torch.no_grad():
             h = _initial_step(
-                ev, t_obj, y, f, q, qf, direction, tab.order, rtol, atol, norm_y, norm_q, use_q and quadrature_error
+                ev,
+                t_obj,
+                y,
+                f,
+                q,
+                qf,
+                direction,
+                span,
+                tab.order,
+                rtol,
+                atol,
+                norm_y,
+                norm_q,
+                use_q and quadrature_error,
             )
     else:
         h = first_step
@@ -246,6 +259,7 @@ def _initial_step(
     q: torch.Tensor | None,
     qf: torch.Tensor | None,
     direction: float,
+    span: float,
     order: int,
     rtol: float,
     atol: float,
@@ -253,7 +267,11 @@ def _initial_step(
     norm_q: Norm,
     with_q: bool,
 ) -> float:
-    """Hairer, Nørsett & Wanner's starting step (Solving ODEs I, II.4): one extra evaluation."""
+    """Hairer, Nørsett & Wanner's starting step (Solving ODEs I, II.4): one extra evaluation.
+
+    The trial step h₀ is capped at the interval's length ``span``, so the probe stays inside it: a
+    field defined only on the interval (a diffusion's t ∈ [eps, T]) is never evaluated outside.
+    """
 
     def scaled(v: torch.Tensor, ref: torch.Tensor, norm: Norm) -> float:
         return float(norm(v / (ref.abs() * rtol + atol)))
@@ -263,7 +281,7 @@ def _initial_step(
     if with_q:
         d0 = max(d0, scaled(q, q, norm_q))  # type: ignore[arg-type]
         d1 = max(d1, scaled(qf, q, norm_q))  # type: ignore[arg-type]
-    h0 = 1e-6 if d0 < 1e-5 or d1 < 1e-5 else 0.01 * d0 / d1
+    h0 = min(1e-6 if d0 < 1e-5 or d1 < 1e-5 else 0.01 * d0 / d1, span)
     f1, qf1 = ev(t + direction * h0, y + (direction * h0) * f)
     d2 = scaled(f1 - f, y, norm_y) / h0
     if with_q:

@@ -19,6 +19,7 @@ from typing import Any, ClassVar
 import torch
 
 from scorekit.interfaces import Likelihood, Loss, NoiseSchedule, Sampler, ScoreModel, Solver, TraceEstimator
+from scorekit.ode import flow_log_prob
 from scorekit_cnf.config import CNFLikelihoodConfig, CNFLossConfig, CNFSamplerConfig
 
 __all__ = ["CNFLikelihood", "CNFLoss", "CNFSampler", "cnf_log_prob", "standard_normal_log_prob"]
@@ -47,18 +48,17 @@ def cnf_log_prob(
     generator: torch.Generator | None = None,
 ) -> torch.Tensor:
     """log p_θ(x) per sample by the augmented ODE; differentiable when grad mode is on."""
-    batch = x.shape[0]
-    velocity = _velocity(model, batch)
-    estimator.reset()  # a fresh probe for this trajectory (estimators that hold one fixed)
-
-    def augmented(t: torch.Tensor, z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        return estimator.trace(lambda y: velocity(t, y), z, create_graph=torch.is_grad_enabled(), generator=generator)
-
-    times = torch.tensor([0.0, t1], dtype=x.dtype, device=x.device)
-    zs, integrals = solver.integrate_quadrature(
-        augmented, x, x.new_zeros(batch), times, params=[p for p in model.parameters() if p.requires_grad]
+    return flow_log_prob(
+        _velocity(model, x.shape[0]),
+        x,
+        solver=solver,
+        estimator=estimator,
+        t0=0.0,
+        t1=t1,
+        prior_log_prob=standard_normal_log_prob,
+        params=[p for p in model.parameters() if p.requires_grad],
+        generator=generator,
     )
-    return standard_normal_log_prob(zs[-1]) + integrals[-1]
 
 
 class CNFLoss(Loss):
