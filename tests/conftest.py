@@ -36,6 +36,8 @@ def installed_entry_points(*names: str) -> list[importlib.metadata.EntryPoint]:
 def preset_dict(name: str = "ncsn") -> dict[str, Any]:
     if name == "cnf":
         return tomllib.loads(resources.files("scorekit_cnf").joinpath("cnf.toml").read_text())
+    if name in ("vpsde", "vesde"):
+        return tomllib.loads(resources.files("scorekit_sde").joinpath(f"{name}.toml").read_text())
     if name in ("ddpm", "ddpm_digits"):
         return tomllib.loads(resources.files("scorekit_ddpm").joinpath(f"{name}.toml").read_text())
     return tomllib.loads(resources.files("scorekit.presets").joinpath(f"{name}.toml").read_text())

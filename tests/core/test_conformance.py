@@ -49,6 +49,10 @@ SAMPLERS = [
     ("ddpm", {}),
     ("ddpm", {"variance": "beta", "steps": 3, "clip_x0": 1.0}),
     ("ddim", {"steps": 3, "eta": 0.5}),
+    # The SDE samplers on the σ schedule's SDE (a = 1, g² = 2σ).
+    ("reverse_sde", {"steps": 3, "corrector_steps": 1}),
+    ("reverse_sde", {"steps": 3, "predictor": "heun", "denoise": False}),
+    ("probability_flow", {"solver": {"kind": "rk4", "steps": 3}, "denoise": True}),
 ]
 SCHEDULES = [
     ("geometric", GEOMETRIC),

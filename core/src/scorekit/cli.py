@@ -141,7 +141,12 @@ def config(source: str | None, overrides: tuple[str, ...]) -> None:
     default=1,
     help="Train with N processes on this machine through torchrun (DDP: gloo on CPU, nccl on CUDA).",
 )
-def train(source: str | None, run_dir: Path | None, overrides: tuple[str, ...], resume: bool, nproc: int) -> None:
+@click.option(
+    "--no-pictures", is_flag=True, help="Skip samples.png and density.png after training (no sampling, no likelihood)."
+)
+def train(
+    source: str | None, run_dir: Path | None, overrides: tuple[str, ...], resume: bool, nproc: int, no_pictures: bool
+) -> None:
     """Train a model; with no argument, the default preset (NCSN on eight_gaussians).
 
     The run directory receives the resolved config.toml, checkpoints/, metrics.jsonl and
@@ -160,7 +165,7 @@ def train(source: str | None, run_dir: Path | None, overrides: tuple[str, ...], 
         if not Path(source).is_file():
             raise UserError(f"--resume: {run_dir} is not a scorekit run directory (no {CONFIG_FILE})")
     if nproc > 1:
-        _launch_torchrun(nproc, source, run_dir, overrides, resume)
+        _launch_torchrun(nproc, source, run_dir, overrides, resume, no_pictures)
         return
     resolved, label = _resolve(source, overrides)
     if run_dir is None:
@@ -185,6 +190,8 @@ def train(source: str | None, run_dir: Path | None, overrides: tuple[str, ...], 
     seconds, done = time.perf_counter() - started, trainer.step - trainer.start_step
     click.echo(f"trained {done} steps (to step {trainer.step}) in {seconds:.1f} s{skipped}; run directory: {run_dir}")
     trainer.close()
+    if no_pictures:
+        return
     if run.sampler is not None:
         image = _is_image(run.data.event_shape)
         # A grid of more images shows nothing new, and sampling images is slow.
@@ -230,7 +237,7 @@ def _default_run_dir(label: str) -> Path:
 
 
 def _launch_torchrun(
-    nproc: int, source: str | None, run_dir: Path | None, overrides: tuple[str, ...], resume: bool
+    nproc: int, source: str | None, run_dir: Path | None, overrides: tuple[str, ...], resume: bool, no_pictures: bool
 ) -> None:
     """Re-run this command under torchrun with ``nproc`` local processes; exit with its status."""
     import os
@@ -258,6 +265,7 @@ def _launch_torchrun(
         "train",
         *args,
         *(["--resume"] if resume else []),
+        *(["--no-pictures"] if no_pictures else []),
     ]
     code = subprocess.call(command)
     if code:
@@ -355,8 +363,12 @@ def score(run_dir: Path, input_path: Path, output: Path, sigma: float | None) ->
 def logprob(run_dir: Path, input_path: Path, output: Path, seed: int) -> None:
     """Write the trained model's log-density log p(x) at the given points, in data space (nats).
 
-    Needs a run with a [likelihood] section (a CNF; probability-flow likelihoods of score models
-    come with the sde plugin). The standardization's log-determinant is accounted for."""
+    Needs a run with a [likelihood] section: a CNF's, or "probability_flow" for score and diffusion
+    models on a continuous schedule (plugin sde). The standardization's log-determinant is accounted
+    for. For images the mean is also given in bits per dimension, −log p/(d·ln 2), of the continuous
+    density in the data's own coordinates (no dequantization)."""
+    import math
+
     import numpy as np
     import torch
 
@@ -367,7 +379,11 @@ def logprob(run_dir: Path, input_path: Path, output: Path, seed: int) -> None:
     x = torch.from_numpy(load_array(input_path))
     log_p = run.log_prob(x, seed=seed)
     np.save(output, log_p.numpy(), allow_pickle=False)
-    click.echo(f"wrote log-densities of {x.shape[0]} points to {output} (mean {float(log_p.mean()):.4f} nats)")
+    mean = float(log_p.mean())
+    line = f"wrote log-densities of {x.shape[0]} points to {output} (mean {mean:.4f} nats"
+    if x.ndim > 2:
+        line += f", {-mean / (math.prod(x.shape[1:]) * math.log(2)):.4f} bits/dim"
+    click.echo(line + ")")
 
 
 @cli.command(name="eval")

@@ -9,8 +9,16 @@ import torch
 from torch import Tensor
 
 from scorekit.data.mixture import GaussianMixture
+from scorekit.interfaces import NoiseSchedule, ScoreModel
 
-__all__ = ["kernel_score", "mmd", "mode_weight_error", "relative_fisher_divergence"]
+__all__ = [
+    "KernelScoreModel",
+    "kernel_log_prob",
+    "kernel_score",
+    "mmd",
+    "mode_weight_error",
+    "relative_fisher_divergence",
+]
 
 # Rows of the first sample per kernel block: a 2048 × 5000 float64 block is ~80 MB.
 _BLOCK_ROWS = 2048
@@ -131,12 +139,47 @@ def mode_weight_error(weights: Tensor, target: Tensor) -> float:
     return (weights.double() - target.double().to(weights.device)).abs().max().item()
 
 
-def kernel_score(density: GaussianMixture, x: Tensor, a: float, s: float) -> Tensor:
+def kernel_score(density: GaussianMixture, x: Tensor, a: float | Tensor, s: float | Tensor) -> Tensor:
     """∇log p_t(x) for x_t = a·x₀ + s·ε, x₀ ~ ``density``: (1/a)·∇log p_{s/a}(x/a).
 
     x_t/a is x₀ plus N(0, (s/a)²I) noise, and scaling by a divides the score by a; for a = 1 this is
-    the score of the data convolved with N(0, s²I) (NCSN's p_σ).
+    the score of the data convolved with N(0, s²I) (NCSN's p_σ). ``a`` and ``s`` are numbers or
+    tensors of shape (n,), one kernel per point.
     """
-    if not (a > 0 and s >= 0):
+    a_t, s_t = _kernel_terms(x, a, s)
+    return density.score(x / a_t[:, None], sigma=s_t / a_t) / a_t[:, None]
+
+
+def kernel_log_prob(density: GaussianMixture, x: Tensor, a: float | Tensor, s: float | Tensor) -> Tensor:
+    """log p_t(x) for x_t = a·x₀ + s·ε, x₀ ~ ``density``: log p_{s/a}(x/a) − d·log a, shape (n,)."""
+    a_t, s_t = _kernel_terms(x, a, s)
+    return density.log_prob(x / a_t[:, None], sigma=s_t / a_t) - x.shape[1] * a_t.log()
+
+
+def _kernel_terms(x: Tensor, a: float | Tensor, s: float | Tensor) -> tuple[Tensor, Tensor]:
+    a_t, s_t = (torch.as_tensor(v, dtype=x.dtype, device=x.device).expand(x.shape[0]) for v in (a, s))
+    if not (bool((a_t > 0).all()) and bool((s_t >= 0).all())):
         raise ValueError(f"need a > 0 and s ≥ 0, got a = {a}, s = {s}")
-    return density.score(x / a, sigma=s / a) / a
+    return a_t, s_t
+
+
+class KernelScoreModel(ScoreModel):
+    """The exact score ∇log p_t of a Gaussian mixture's marginals under ``schedule``'s kernel.
+
+    A ScoreModel with no parameters: samplers and likelihoods run on it exactly as on a trained
+    network, so their own error is measured apart from a network's (tests, benchmarks).
+
+    Example::
+
+        model = KernelScoreModel(eight_gaussians(), schedule)
+        x = sampler.sample(model, (1000, 2), schedule=schedule)
+    """
+
+    def __init__(self, density: GaussianMixture, schedule: NoiseSchedule) -> None:
+        super().__init__()
+        self.density, self.schedule = density, schedule
+        self.bind((density.dim,))
+
+    def forward(self, x: Tensor, t: Tensor) -> Tensor:
+        a, s = self.schedule.kernel(t)
+        return kernel_score(self.density, x, a.to(x.dtype), s.to(x.dtype))

@@ -4,9 +4,22 @@ from __future__ import annotations
 
 import attrs
 
-from scorekit.validators import FieldError, at_least, in_range, positive
+from scorekit.config import Component, nested_component
+from scorekit.validators import FieldError, at_least, in_range, one_of, positive
 
-__all__ = ["OUConfig", "SubVPConfig", "VEConfig", "VPConfig"]
+__all__ = [
+    "SDE_METHODS",
+    "OUConfig",
+    "ProbabilityFlowConfig",
+    "ProbabilityFlowLikelihoodConfig",
+    "ReverseSDEConfig",
+    "SubVPConfig",
+    "VEConfig",
+    "VPConfig",
+]
+
+#: The fixed-step SDE schemes of :func:`scorekit_sde.solvers.solve_sde`.
+SDE_METHODS = ("euler_maruyama", "heun")
 
 
 def _time(instance: object) -> None:
@@ -65,3 +78,40 @@ class OUConfig:
 
     def __attrs_post_init__(self) -> None:
         _time(self)
+
+
+@attrs.frozen(kw_only=True)
+class ReverseSDEConfig:
+    """Predictor–corrector sampling of the reverse-time SDE (Song et al. 2021, Algorithms 2–3)."""
+
+    #: Predictor steps from T down to eps (evenly spaced in t; geometric in σ for σ schedules).
+    steps: int = attrs.field(default=1000, validator=at_least(1))
+    #: The predictor's scheme on dx = [f − g²∇log p_t]dt + g dw̄.
+    predictor: str = attrs.field(default="euler_maruyama", validator=one_of(*SDE_METHODS))
+    #: Langevin corrector steps at each time (0: predictor only).
+    corrector_steps: int = attrs.field(default=0, validator=at_least(0))
+    #: The corrector's signal-to-noise ratio r: step 2(r‖z‖/‖∇log p‖)² (Song et al. 2021, Alg. 4).
+    snr: float = attrs.field(default=0.16, validator=positive())
+    #: Return Tweedie's E[x₀ ∣ x_eps] = (x + s²∇log p)/a after the last step, not the noisy x_eps.
+    denoise: bool = True
+
+
+@attrs.frozen(kw_only=True)
+class ProbabilityFlowConfig:
+    """Samples of the probability-flow ODE dx/dt = f − ½g²∇log p_t, from the prior at T down to eps."""
+
+    solver: Component = nested_component("solver", "dopri5", rtol=1e-5, atol=1e-5)
+    #: Apply Tweedie's denoiser at eps, as the reverse-SDE sampler does by default.
+    denoise: bool = False
+
+
+@attrs.frozen(kw_only=True)
+class ProbabilityFlowLikelihoodConfig:
+    """log p(x) through the probability-flow ODE from eps to T: exact trace and adaptive steps by default.
+
+    With Hutchinson's estimator the result is an unbiased estimate of the integrated trace, so of
+    log p up to the solver's error (for images, where the exact trace costs d backward passes).
+    """
+
+    solver: Component = nested_component("solver", "dopri5", rtol=1e-5, atol=1e-5)
+    estimator: Component = nested_component("trace_estimator", "exact")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from importlib import resources
 from typing import Any
 
 from scorekit import hookimpl
@@ -38,3 +39,34 @@ def scorekit_register_components(register: Any) -> None:
         config=config.OUConfig,
         summary="Ornstein–Uhlenbeck dx = −θx dt + σ dw",
     )
+    register(
+        "sampler",
+        "reverse_sde",
+        factory="scorekit_sde.reverse:ReverseSDESampler",
+        config=config.ReverseSDEConfig,
+        summary="the reverse-time SDE from the prior (Euler–Maruyama or Heun), optional Langevin corrector",
+    )
+    register(
+        "sampler",
+        "probability_flow",
+        factory="scorekit_sde.reverse:ProbabilityFlowSampler",
+        config=config.ProbabilityFlowConfig,
+        summary="the probability-flow ODE from the prior, by any registered ODE solver",
+    )
+    register(
+        "likelihood",
+        "probability_flow",
+        factory="scorekit_sde.reverse:ProbabilityFlowLikelihood",
+        config=config.ProbabilityFlowLikelihoodConfig,
+        summary="log p(x) of a score model through its probability-flow ODE, any trace estimator",
+    )
+
+
+@hookimpl
+def scorekit_register_presets(register: Any) -> None:
+    for name, summary in (
+        ("vpsde", "a VP-SDE on eight_gaussians: reverse-SDE samples, probability-flow likelihood"),
+        ("vesde", "a VE-SDE on eight_gaussians: reverse-SDE samples, probability-flow likelihood"),
+    ):
+        text = resources.files("scorekit_sde").joinpath(f"{name}.toml").read_text(encoding="utf-8")
+        register(name, text, summary=summary)

@@ -54,9 +54,19 @@ class GaussianSDE(SDE, NoiseSchedule):
         u = torch.rand(batch_size, generator=generator, device=device)
         return self.eps + (self.T - self.eps) * u
 
-    @abstractmethod
+    def grid(self, steps: int) -> torch.Tensor:
+        """``steps + 1`` times from T down to eps (float64): a reverse-time solver's grid."""
+        return torch.linspace(self.T, self.eps, steps + 1, dtype=torch.float64)
+
     def prior_std(self) -> float:
-        """Standard deviation of the prior N(0, std²I) at t = T."""
+        """Standard deviation of the prior N(0, std²I) at t = T: √(a_T² + s_T²).
+
+        x_T = a_T·x₀ + s_T·ε has exactly this variance per coordinate when x₀ has unit variance, which
+        the run's standardization provides; for VP it is 1. (Song et al. take σ_max for VE, which
+        misses the data's own variance by 1/σ_max² relative.)
+        """
+        a, s = (float(v) for v in self.kernel(torch.tensor([self.T], dtype=torch.float64)))
+        return math.hypot(a, s)
 
     def prior_sample(
         self,
@@ -95,9 +105,6 @@ class VESDE(GaussianSDE):
     def kernel(self, t: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         return torch.ones_like(t), (self.sigma(t).square() - self.sigma_min**2).clamp(min=0).sqrt()
 
-    def prior_std(self) -> float:
-        return math.sqrt(self.sigma_min**2 * math.exp(2 * self.T * self._log_ratio) - self.sigma_min**2)
-
 
 class VPSDE(GaussianSDE):
     """dx = −½β(t)x dt + √β(t) dw, β(t) = β_min + t(β_max − β_min): a = e^{−½∫β}, s² = 1 − a².
@@ -125,9 +132,6 @@ class VPSDE(GaussianSDE):
     def kernel(self, t: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         log_a = self._log_mean(t)
         return log_a.exp(), (-torch.expm1(2 * log_a)).sqrt()
-
-    def prior_std(self) -> float:
-        return 1.0
 
 
 class SubVPSDE(VPSDE):
@@ -157,9 +161,6 @@ class OrnsteinUhlenbeck(GaussianSDE):
     def kernel(self, t: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         a = torch.exp(-self.theta * t)
         return a, self.sigma * (-torch.expm1(-2 * self.theta * t) / (2 * self.theta)).sqrt()
-
-    def prior_std(self) -> float:
-        return self.sigma / math.sqrt(2 * self.theta)
 
 
 class LangevinSDE(SDE):

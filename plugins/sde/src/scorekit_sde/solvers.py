@@ -5,11 +5,12 @@ from __future__ import annotations
 import torch
 
 from scorekit.tensors import append_dims
+from scorekit_sde.config import SDE_METHODS
 from scorekit_sde.sde import SDE
 
-__all__ = ["METHODS", "brownian_increments", "solve_sde"]
+__all__ = ["METHODS", "brownian_increments", "sde_step", "solve_sde"]
 
-METHODS = ("euler_maruyama", "heun")
+METHODS = SDE_METHODS
 
 
 def brownian_increments(
@@ -56,16 +57,19 @@ def solve_sde(
     grid = times.double().tolist()
     x = x0.clone()
     for k in range(len(grid) - 1):
-        t, t_next = grid[k], grid[k + 1]
-        h = t_next - t
-        t_batch = torch.full((x.shape[0],), t, device=x.device, dtype=x.dtype)
-        f = sde.drift(x, t_batch)
-        g = _g(sde, t, x)
-        if method == "euler_maruyama":
-            x = x + f * h + g * dw[k]
-        else:
-            g_next = _g(sde, t_next, x)
-            predictor = x + f * h + g * dw[k]
-            f_next = sde.drift(predictor, torch.full_like(t_batch, t_next))
-            x = x + 0.5 * (f + f_next) * h + 0.5 * (g + g_next) * dw[k]
+        x = sde_step(sde, x, grid[k], grid[k + 1], dw[k], method=method)
     return x
+
+
+def sde_step(sde: SDE, x: torch.Tensor, t: float, t_next: float, dw: torch.Tensor, *, method: str) -> torch.Tensor:
+    """One step of ``method`` from time t to t_next (either direction) with Brownian increment ``dw``."""
+    h = t_next - t
+    t_batch = torch.full((x.shape[0],), t, device=x.device, dtype=x.dtype)
+    f = sde.drift(x, t_batch)
+    g = _g(sde, t, x)
+    if method == "euler_maruyama":
+        return x + f * h + g * dw
+    g_next = _g(sde, t_next, x)
+    predictor = x + f * h + g * dw
+    f_next = sde.drift(predictor, torch.full_like(t_batch, t_next))
+    return x + 0.5 * (f + f_next) * h + 0.5 * (g + g_next) * dw
