@@ -356,7 +356,12 @@ def score(run_dir: Path, input_path: Path, output: Path, sigma: float | None) ->
 @cli.command()
 @click.argument("run_dir", type=click.Path(path_type=Path))
 @click.option(
-    "--input", "-i", "input_path", type=click.Path(path_type=Path), required=True, help="Points (N, d), .npy."
+    "--input",
+    "-i",
+    "input_path",
+    type=click.Path(path_type=Path),
+    required=True,
+    help="Points (N, d) or images (N, C, H, W), .npy.",
 )
 @click.option("--output", "-o", type=click.Path(path_type=Path), required=True, help="Log-densities (N,), .npy.")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of a randomized trace estimator.")
@@ -376,7 +381,8 @@ def logprob(run_dir: Path, input_path: Path, output: Path, seed: int) -> None:
 
     output = _output_path(output, (".npy",))
     run = _load_run(run_dir)
-    x = torch.from_numpy(load_array(input_path))
+    # Points (N, d) or images (N, C, H, W) as `scorekit sample` writes them; the run checks the event shape.
+    x = torch.from_numpy(load_array(input_path, ndims=(2, 3, 4)))
     log_p = run.log_prob(x, seed=seed)
     np.save(output, log_p.numpy(), allow_pickle=False)
     mean = float(log_p.mean())
