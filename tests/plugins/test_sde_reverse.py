@@ -158,7 +158,7 @@ def test_sigma_schedule_is_the_ve_sde_in_sigma_time() -> None:
 def test_discrete_schedules_are_refused_at_setup() -> None:
     schedule = _build("schedule", "cosine", {"num_steps": 50})
     for kind, name in (("sampler", "reverse_sde"), ("sampler", "probability_flow"), ("likelihood", "probability_flow")):
-        with pytest.raises(ConfigError, match="discrete.*'vp'"):
+        with pytest.raises(ConfigError, match=r"discrete.*'vp'"):
             _build(kind, name).check(schedule)
         with pytest.raises(ConfigError, match=r"\$.schedule"):
             _build(kind, name).check(None)
