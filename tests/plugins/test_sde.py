@@ -259,3 +259,34 @@ def test_logprob_of_an_image_run_reports_bits_per_dimension(tmp_path: Path) -> N
     assert log_p.shape == (4,) and np.isfinite(log_p).all()
     bits = float(re.search(r"(-?[0-9.]+) bits/dim", result.output).group(1))  # type: ignore[union-attr]
     assert bits == pytest.approx(-log_p.mean() / (64 * math.log(2)), abs=1e-4)
+
+
+def test_logprob_of_an_ncsn_run_through_set(tmp_path: Path) -> None:
+    """An NCSN run has no [likelihood]: `logprob` says how to get one, and `--set likelihood.kind=probability_flow`
+    gives it through the VE SDE in σ time."""
+    from click.testing import CliRunner
+
+    from scorekit.cli import cli, main
+    from tests.conftest import preset_dict, write_toml
+
+    raw = preset_dict("ncsn")
+    raw["data"].update(num_train=500, num_heldout=100)
+    raw["model"].update(hidden=16, layers=1)
+    raw["train"].update(steps=20, batch_size=64, checkpoint_every=20, progress=False)
+    run_dir = tmp_path / "run"
+    runner = CliRunner()
+    result = runner.invoke(
+        cli, ["train", str(write_toml(tmp_path / "c.toml", raw)), "--run-dir", str(run_dir), "--no-pictures"]
+    )
+    assert result.exit_code == 0, result.output
+    points = tmp_path / "points.npy"
+    np.save(points, np.random.default_rng(0).normal(size=(8, 2)).astype(np.float32))
+    args = ["logprob", str(run_dir), "-i", str(points), "-o", str(tmp_path / "lp.npy")]
+    with pytest.raises(SystemExit) as exit_info:
+        main(args)
+    assert exit_info.value.code == 2
+    with pytest.raises(SystemExit) as exit_info:
+        main([*args, "--set", "likelihood.kind=probability_flow"])
+    assert exit_info.value.code == 0
+    log_p = np.load(tmp_path / "lp.npy")
+    assert log_p.shape == (8,) and np.isfinite(log_p).all()

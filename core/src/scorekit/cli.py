@@ -365,12 +365,14 @@ def score(run_dir: Path, input_path: Path, output: Path, sigma: float | None) ->
 )
 @click.option("--output", "-o", type=click.Path(path_type=Path), required=True, help="Log-densities (N,), .npy.")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of a randomized trace estimator.")
-def logprob(run_dir: Path, input_path: Path, output: Path, seed: int) -> None:
+@click.option("--set", "overrides", multiple=True, metavar="PATH=VALUE", help=SET_HELP)
+def logprob(run_dir: Path, input_path: Path, output: Path, seed: int, overrides: tuple[str, ...]) -> None:
     """Write the trained model's log-density log p(x) at the given points, in data space (nats).
 
     Needs a run with a [likelihood] section: a CNF's, or "probability_flow" for score and diffusion
     models on a continuous schedule (plugin sde). The standardization's log-determinant is accounted
-    for. For images the mean is also given in bits per dimension, −log p/(d·ln 2), of the continuous
+    for. A score run without a [likelihood] section takes `--set likelihood.kind=probability_flow`.
+    For images the mean is also given in bits per dimension, −log p/(d·ln 2), of the continuous
     density in the data's own coordinates (no dequantization)."""
     import math
 
@@ -380,7 +382,7 @@ def logprob(run_dir: Path, input_path: Path, output: Path, seed: int) -> None:
     from scorekit.data.arrays import load_array
 
     output = _output_path(output, (".npy",))
-    run = _load_run(run_dir)
+    run = _load_run(run_dir, overrides)
     # Points (N, d) or images (N, C, H, W) as `scorekit sample` writes them; the run checks the event shape.
     x = torch.from_numpy(load_array(input_path, ndims=(2, 3, 4)))
     log_p = run.log_prob(x, seed=seed)

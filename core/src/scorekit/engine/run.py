@@ -172,7 +172,10 @@ class Run:
         Points go through in chunks of ``chunk_size``; an adaptive solver picks its steps per chunk.
         """
         if self.likelihood is None:
-            raise ConfigError('the run has no [likelihood] section; add one (e.g. kind = "cnf") @ $.likelihood')
+            raise ConfigError(
+                "the run has no [likelihood] section; add one, or pass --set likelihood.kind=NAME "
+                '("probability_flow" for score and diffusion models, plugin sde; "cnf" for flows) @ $.likelihood'
+            )
         model, standardizer = self.trained_model()
         if x.ndim < 2 or x.shape[1:] != model.event_shape:
             raise UserError(
