@@ -28,7 +28,12 @@ def brownian_increments(
 
 
 def _g(sde: SDE, t: float, x: torch.Tensor) -> torch.Tensor:
-    return append_dims(sde.diffusion(torch.full((x.shape[0],), t, device=x.device, dtype=x.dtype)), x)
+    return append_dims(sde.diffusion(_times(t, x)), x)
+
+
+def _times(t: float, x: torch.Tensor) -> torch.Tensor:
+    """t for every sample as a stride-0 view, so a network embeds it once (``scorekit.nets.distinct_times``)."""
+    return x.new_full((1,), t).expand(x.shape[0])
 
 
 def solve_sde(
@@ -64,12 +69,12 @@ def solve_sde(
 def sde_step(sde: SDE, x: torch.Tensor, t: float, t_next: float, dw: torch.Tensor, *, method: str) -> torch.Tensor:
     """One step of ``method`` from time t to t_next (either direction) with Brownian increment ``dw``."""
     h = t_next - t
-    t_batch = torch.full((x.shape[0],), t, device=x.device, dtype=x.dtype)
+    t_batch = _times(t, x)
     f = sde.drift(x, t_batch)
     g = _g(sde, t, x)
     if method == "euler_maruyama":
         return x + f * h + g * dw
     g_next = _g(sde, t_next, x)
     predictor = x + f * h + g * dw
-    f_next = sde.drift(predictor, torch.full_like(t_batch, t_next))
+    f_next = sde.drift(predictor, _times(t_next, x))
     return x + 0.5 * (f + f_next) * h + 0.5 * (g + g_next) * dw
