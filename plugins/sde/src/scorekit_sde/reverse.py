@@ -29,7 +29,7 @@ import torch
 from scorekit.errors import ConfigError
 from scorekit.interfaces import Likelihood, NoiseSchedule, Sampler, ScoreModel, Solver, TraceEstimator
 from scorekit.ode import flow_log_prob
-from scorekit.parametrization import KERNEL_PARAMETRIZATIONS, as_parametrization
+from scorekit.parametrization import as_parametrization, convert
 from scorekit.tensors import append_dims, batch_sum
 from scorekit_sde.config import ProbabilityFlowConfig, ProbabilityFlowLikelihoodConfig, ReverseSDEConfig
 from scorekit_sde.sde import SDE, GaussianSDE
@@ -140,9 +140,9 @@ def probability_flow(sde: SDE, score: Score, batch: int) -> Callable[[torch.Tens
 
 
 def _denoise(sde: GaussianSDE, model: ScoreModel, x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
-    """Tweedie's formula E[x₀ ∣ x_t] = (x_t + s²∇log p_t(x_t))/a."""
-    a, s = (append_dims(v.to(x.dtype), x) for v in sde.kernel(t))
-    return (x + s.square() * model(x, t)) / a
+    """Tweedie's formula E[x₀ ∣ x_t] = (x_t + s²∇log p_t(x_t))/a: the model's prediction read as x₀."""
+    a, s = sde.kernel(t)
+    return convert(model(x, t), x, a, s, source=model.parametrization, target="x0")
 
 
 class _SDESampler(Sampler):
@@ -263,12 +263,7 @@ class ProbabilityFlowLikelihood(Likelihood):
         generator: torch.Generator | None = None,
     ) -> torch.Tensor:
         sde = as_sde(schedule)
-        if model.parametrization not in KERNEL_PARAMETRIZATIONS:
-            raise ConfigError(
-                f"the probability-flow likelihood needs a score model; this one predicts {model.parametrization!r} "
-                "@ $.likelihood"
-            )
-        score = as_parametrization(model, "score", sde)
+        score = as_parametrization(model, "score", sde)  # a ConfigError for a CNF's velocity
         with torch.no_grad():
             return flow_log_prob(
                 probability_flow(sde, score, x.shape[0]),
