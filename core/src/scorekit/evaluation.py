@@ -1,4 +1,5 @@
-"""Sample- and score-quality metrics: MMD, relative Fisher divergence, mode-weight error."""
+"""Sample- and score-quality metrics: MMD, relative Fisher divergence, mode-weight error, and the
+score of a fitted Gaussian, the reference a network's score is compared with."""
 
 from __future__ import annotations
 
@@ -13,6 +14,8 @@ from scorekit.interfaces import NoiseSchedule, ScoreModel
 
 __all__ = [
     "KernelScoreModel",
+    "gaussian_fit",
+    "gaussian_kernel_score",
     "kernel_log_prob",
     "kernel_score",
     "mmd",
@@ -161,6 +164,40 @@ def _kernel_terms(x: Tensor, a: float | Tensor, s: float | Tensor) -> tuple[Tens
     if not (bool((a_t > 0).all()) and bool((s_t >= 0).all())):
         raise ValueError(f"need a > 0 and s ≥ 0, got a = {a}, s = {s}")
     return a_t, s_t
+
+
+def gaussian_fit(x: Tensor) -> tuple[Tensor, Tensor]:
+    """Mean μ (d,) and covariance Σ (d, d) of points x (n, *event) flattened to (n, d), in float64.
+
+    Σ = Σᵢ (xᵢ − μ)(xᵢ − μ)ᵀ / (n − 1), the unbiased sample covariance.
+    """
+    points = _as_points("x", x)
+    centred = points - points.mean(dim=0)
+    return points.mean(dim=0), centred.T @ centred / (points.shape[0] - 1)
+
+
+def gaussian_kernel_score(x: Tensor, mean: Tensor, covariance: Tensor, a: float, s: float) -> Tensor:
+    """∇log p_t(x) for x_t = a·x₀ + s·ε when x₀ ~ N(μ, Σ): p_t = N(a·μ, a²Σ + s²I), so
+
+        ∇log p_t(x) = −(a²Σ + s²I)⁻¹ (x − a·μ).
+
+    With μ and Σ from :func:`gaussian_fit` of the data, this is the score of the Gaussian fitted
+    to the data: ``scorekit eval`` sets its relative Fisher divergence beside a network's, so a
+    network that learned more than the data's mean and covariance scores below it. x has shape
+    (n, d); computed in float64 and returned in x's dtype. a²Σ + s²I must be positive definite
+    (at s = 0, Σ must be: a fit to more than d points in general position).
+    """
+    if x.ndim != 2 or mean.shape != x.shape[1:] or covariance.shape != (x.shape[1], x.shape[1]):
+        raise ValueError(
+            f"need x (n, d), mean (d,) and covariance (d, d), got shapes {tuple(x.shape)}, {tuple(mean.shape)} "
+            f"and {tuple(covariance.shape)}"
+        )
+    if not (a > 0 and s >= 0):
+        raise ValueError(f"need a > 0 and s ≥ 0, got a = {a}, s = {s}")
+    eye = torch.eye(x.shape[1], dtype=torch.float64, device=x.device)
+    covariance_t = a * a * covariance.to(x.device, torch.float64) + s * s * eye
+    centred = x.double() - a * mean.to(x.device, torch.float64)
+    return -torch.linalg.solve(covariance_t, centred.T).T.to(x.dtype)
 
 
 class KernelScoreModel(ScoreModel):

@@ -1,25 +1,53 @@
-"""PNG pictures of samples (matplotlib, headless)."""
+"""PNG pictures of samples and densities (matplotlib, headless)."""
 
 from __future__ import annotations
 
 import math
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import torch
 
 from scorekit.errors import ScorekitError
 
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
 __all__ = ["plot_density", "plot_image_grid", "plot_samples", "tile_images"]
 
+# Characters of a title at matplotlib's default size that fit across one 4.5-inch panel.
+_TITLE_CHARS_PER_PANEL = 45
 
-def plot_samples(samples: torch.Tensor, path: Path, *, reference: torch.Tensor | None = None, title: str = "") -> None:
-    """Scatter the first two coordinates of ``samples`` (N, d), beside ``reference`` data if given."""
+
+def _suptitle(fig: Figure, title: str, panels: int) -> None:
+    """Set the figure's title, broken at its " · " separators into lines as wide as the panels."""
+    if not title:
+        return
+    lines: list[str] = []
+    for part in title.split(" · "):
+        if lines and len(lines[-1]) + len(" · ") + len(part) <= _TITLE_CHARS_PER_PANEL * panels:
+            lines[-1] += " · " + part
+        else:
+            lines.append(part)
+    fig.suptitle("\n".join(lines))
+
+
+def plot_samples(
+    samples: torch.Tensor, path: Path, *, reference: torch.Tensor | None = None, title: str = ""
+) -> Figure:
+    """Scatter the first two coordinates of ``samples`` (N, d), beside ``reference`` data if given.
+
+    Axes are labelled x[0] and x[1] (coordinates, not the diffusion's x₀), and for d > 2 each panel's
+    title says which dimensions it shows; d = 1 is a histogram of x. Returns the figure, already written and closed.
+    """
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     panels = [("samples", samples)] + ([("held-out data", reference)] if reference is not None else [])
+    dim = samples.reshape(samples.shape[0], -1).shape[1]
+    shown = f", dims 0–1 of {dim}" if dim > 2 else ""
     points = [p.reshape(p.shape[0], -1)[:, :2].double() for _, p in panels]
     finite = torch.cat([p[torch.isfinite(p).all(dim=1)] for p in points])
     if finite.numel() == 0:
@@ -30,18 +58,22 @@ def plot_samples(samples: torch.Tensor, path: Path, *, reference: torch.Tensor |
     for ax, (name, _), p in zip(axes[0], panels, points, strict=True):
         if p.shape[1] == 1:
             ax.hist(p[:, 0].numpy(), bins=100, density=True)
+            ax.set_xlabel("x")
+            ax.set_ylabel("density")
         else:
             ax.scatter(p[:, 0].numpy(), p[:, 1].numpy(), s=1.5, alpha=0.4, linewidths=0)
             ax.set_ylim(float(low[1] - pad[1]), float(high[1] + pad[1]))
             ax.set_aspect("equal", adjustable="box")
+            ax.set_xlabel("x[0]")
+            ax.set_ylabel("x[1]")
         ax.set_xlim(float(low[0] - pad[0]), float(high[0] + pad[0]))
-        ax.set_title(f"{name} (n={p.shape[0]})")
-    if title:
-        fig.suptitle(title)
+        ax.set_title(f"{name} (n={p.shape[0]}){shown}")
+    _suptitle(fig, title, len(panels))
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=110)
     plt.close(fig)
+    return fig
 
 
 def plot_density(
@@ -51,25 +83,49 @@ def plot_density(
     *,
     truth: torch.Tensor | None = None,
     title: str = "",
-) -> None:
-    """Heat maps of exp(log-density) on a grid, (ny, nx) over ``extent`` = (x0, x1, y0, y1), beside the truth."""
+    log_range: float = 12.0,
+) -> Figure:
+    """Heat maps of log p on a grid, (ny, nx) over ``extent`` = (x0, x1, y0, y1), beside the truth.
+
+    Both panels share one colour scale, [m − log_range, m] with m the largest finite value of either,
+    each with a colour bar: the log scale shows the tails a linear one hides, and values below the floor
+    (down to −inf, or a likelihood's far-off outliers) take its colour instead of stretching the scale.
+    NaN stays blank. Returns the figure, already written and closed.
+    """
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     panels = [("model density", log_density)] + ([("true density", truth)] if truth is not None else [])
-    fig, axes = plt.subplots(1, len(panels), figsize=(4.5 * len(panels), 4.5), squeeze=False)
-    for ax, (name, values) in zip(axes[0], panels, strict=True):
-        ax.imshow(values.exp().numpy(), origin="lower", extent=extent, cmap="magma", interpolation="nearest")
+    values = [v.detach().cpu().double() for _, v in panels]
+    finite = torch.cat([v[torch.isfinite(v)] for v in values])
+    if finite.numel() == 0:
+        raise ScorekitError(f"cannot draw {path}: every log-density is NaN or infinite")
+    top = float(finite.max())
+    floor = top - log_range
+    fig, axes = plt.subplots(1, len(panels), figsize=(5.2 * len(panels), 4.5), squeeze=False)
+    for ax, (name, _), v in zip(axes[0], panels, values, strict=True):
+        image = ax.imshow(
+            v.clamp(floor, top).numpy(),
+            origin="lower",
+            extent=extent,
+            cmap="magma",
+            vmin=floor,
+            vmax=top,
+            interpolation="nearest",
+        )
+        fig.colorbar(image, ax=ax, fraction=0.046, pad=0.04, label=f"log p(x), floor max − {log_range:g}")
         ax.set_title(name)
+        ax.set_xlabel("x[0]")
+        ax.set_ylabel("x[1]")
         ax.set_aspect("equal", adjustable="box")
-    if title:
-        fig.suptitle(title)
+    _suptitle(fig, title, len(panels))
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=110)
     plt.close(fig)
+    return fig
 
 
 def tile_images(images: torch.Tensor, ncols: int | None = None, *, pad: int = 1) -> torch.Tensor:
@@ -98,8 +154,11 @@ def plot_image_grid(
     reference: torch.Tensor | None = None,
     title: str = "",
     ncols: int | None = None,
-) -> None:
-    """Draw ``images`` (N, C, H, W) in [−1, 1] as a grid (gray for C = 1, RGB for C = 3), beside ``reference``."""
+) -> Figure:
+    """Draw ``images`` (N, C, H, W) in [−1, 1] as a grid (gray for C = 1, RGB for C = 3), beside ``reference``.
+
+    Returns the figure, already written and closed.
+    """
     import matplotlib
 
     matplotlib.use("Agg")
@@ -123,9 +182,9 @@ def plot_image_grid(
         )
         ax.set_title(f"{name} (n={p.shape[0]})")
         ax.set_axis_off()
-    if title:
-        fig.suptitle(title)
+    _suptitle(fig, title, len(panels))
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=dpi)
     plt.close(fig)
+    return fig

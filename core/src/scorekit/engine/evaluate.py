@@ -1,13 +1,22 @@
-"""``scorekit eval``: sample quality against held-out data and score accuracy against the truth."""
+"""``scorekit eval``: sample quality against held-out data and score accuracy against the truth, each
+beside a baseline (two true samples, an exact draw, a fitted Gaussian's score)."""
 
 from __future__ import annotations
 
+import contextlib
 from typing import Any
 
 import torch
 
 from scorekit.engine.run import Run
-from scorekit.evaluation import kernel_score, mmd, mode_weight_error, relative_fisher_divergence
+from scorekit.evaluation import (
+    gaussian_fit,
+    gaussian_kernel_score,
+    kernel_score,
+    mmd,
+    mode_weight_error,
+    relative_fisher_divergence,
+)
 from scorekit.interfaces import ScoreModel
 from scorekit.parametrization import KERNEL_PARAMETRIZATIONS, as_parametrization
 
@@ -18,28 +27,51 @@ MAX_FISHER_LEVELS = 10
 
 
 def evaluate(run: Run) -> dict[str, Any]:
-    """Metrics of a trained run.
+    """Metrics of a run's latest checkpoint, each beside a baseline computed the same way on true data.
 
-    - ``mmd``: unbiased squared MMD between samples and held-out data, in data space;
+    - ``checkpoint_step`` evaluated and the kinds of the run's ``model``, ``schedule``, ``sampler``
+      and ``likelihood`` (None where the run has none);
+    - ``mmd``: unbiased squared MMD between the finite samples and held-out data, in data space;
+      ``mmd_baseline``: the same estimate (median-heuristic bandwidths, subsampling, seed) between a
+      random subset of the training data of the same size (``mmd_baseline_num_samples``, fewer only
+      when the training set is smaller) and the same held-out data: what two true samples score;
+      ``non_finite_samples`` counts the samples left out of every metric;
     - with a [likelihood]: ``heldout_log_likelihood``, the model's mean log-density over held-out
       points in data space (nats), and where the density is known the true one beside it and the gap;
-    - where the data set's density is known: ``mode_weights`` of the samples and their largest
-      deviation from the true weights, and for models of a kernel quantity (score, ε, x₀, v; seen as
-      a score), for each trained level t, the relative Fisher divergence
+    - where the data set's density is known and has at least two modes: ``mode_weights``, the share
+      of the samples assigned to each mode (its most likely component), ``true_mode_weights``,
+      ``mode_weight_max_error``, the largest deviation between the two, and
+      ``mode_weight_max_error_baseline``, that of an exact draw of as many points from the density;
+    - where the density is known, for models of a kernel quantity (score, ε, x₀, v; seen as a
+      score), for each trained level t, the relative Fisher divergence
       E‖s_θ(x_t, t) − ∇log p_t(x_t)‖² / E‖∇log p_t(x_t)‖² over x_t = a(t)·x + s(t)·ε, x held out
-      (at most ten levels, evenly spaced, for long schedules); ``sigma`` is s/a in data units. A run
-      without a schedule (a σ = 0 objective) is measured at σ = 0.
+      (at most ten levels, evenly spaced, for long schedules), and ``gaussian_relative_fisher``,
+      that of the Gaussian fitted to x (:func:`scorekit.evaluation.gaussian_kernel_score`): below
+      it the network learned more than the data's mean and covariance; the zero score gets 1.
+      ``sigma`` is s/a in data units. A run without a schedule (a σ = 0 objective) is measured at σ = 0.
     """
     config = run.config.eval
     data = run.data
-    result: dict[str, Any] = {"dataset": run.config.data.kind}
+    result: dict[str, Any] = {"dataset": run.config.data.kind, "checkpoint_step": run.checkpoint().step}
+    for name in ("model", "schedule", "sampler", "likelihood"):
+        component = getattr(run.config, name)
+        result[name] = None if component is None else component.kind
     generator = torch.Generator().manual_seed(config.seed)
+    finite = None
     if run.sampler is not None:
-        samples = run.sample(config.num_samples, seed=config.seed)
-        heldout = data.standardizer.inverse(data.heldout)
+        samples = run.sample(config.num_samples, seed=config.seed).flatten(1)
+        finite = samples[torch.isfinite(samples).all(dim=1)]
+        heldout = data.standardizer.inverse(data.heldout).flatten(1)
         result["num_samples"] = config.num_samples
-        result["mmd"] = mmd(samples.flatten(1), heldout.flatten(1), generator=generator)
-        result["non_finite_samples"] = int((~torch.isfinite(samples.flatten(1))).any(dim=1).sum())
+        result["non_finite_samples"] = samples.shape[0] - finite.shape[0]
+        if finite.shape[0] >= 2:
+            result["mmd"] = mmd(finite, heldout, generator=generator)
+            # Its own generator, seeded alike, so the model's numbers stay those of earlier versions.
+            baseline_generator = torch.Generator().manual_seed(config.seed)
+            picks = torch.randperm(data.train.shape[0], generator=baseline_generator)[: finite.shape[0]]
+            train = data.standardizer.inverse(data.train[picks]).flatten(1)
+            result["mmd_baseline"] = mmd(train, heldout, generator=baseline_generator)
+            result["mmd_baseline_num_samples"] = train.shape[0]
     density = run.density
     if run.likelihood is not None:
         heldout = data.standardizer.inverse(data.heldout[: config.num_points])
@@ -50,12 +82,14 @@ def evaluate(run: Run) -> dict[str, Any]:
             result["log_likelihood_gap"] = truth - result["heldout_log_likelihood"]
     if density is None:
         return result
-    if run.sampler is not None:
-        finite = samples[torch.isfinite(samples.flatten(1)).all(dim=1)]
+    # A single mode holds every sample whatever the sampler does: its weight would say nothing.
+    if finite is not None and finite.shape[0] > 0 and density.num_components > 1:
         weights = density.mode_weights(finite)
-        true_weights = density.weights.to(weights.dtype)
+        exact = density.sample(finite.shape[0], generator=torch.Generator().manual_seed(config.seed))
         result["mode_weights"] = [float(w) for w in weights]
-        result["mode_weight_max_error"] = mode_weight_error(weights, true_weights)
+        result["true_mode_weights"] = density.weights.tolist()
+        result["mode_weight_max_error"] = mode_weight_error(weights, density.weights)
+        result["mode_weight_max_error_baseline"] = mode_weight_error(density.mode_weights(exact), density.weights)
     model, _ = run.trained_model()
     if model.parametrization not in KERNEL_PARAMETRIZATIONS:
         return result
@@ -75,15 +109,18 @@ def evaluate(run: Run) -> dict[str, Any]:
 def _fisher_per_level(
     run: Run, model: ScoreModel, levels: list[float], generator: torch.Generator
 ) -> list[dict[str, float]]:
-    """Relative Fisher divergence at each level t, x_t = a(t)·x₀ + s(t)·ε with x₀ held out.
+    """Relative Fisher divergence at each level t, x_t = a(t)·x₀ + s(t)·ε with x₀ held out, of the
+    model and of the Gaussian fitted to x₀.
 
     p_t is the data density scaled by a and convolved with N(0, s²I), whose score is
-    :func:`scorekit.evaluation.kernel_score`.
+    :func:`scorekit.evaluation.kernel_score`. The Gaussian N(μ, Σ) is fitted in model space, where
+    the kernel acts, so its p_t is N(a·μ, a²Σ + s²I).
     """
     schedule = run.schedule
     standardizer = run.data.standardizer
     score_model = as_parametrization(model, "score", schedule)
     x0 = run.data.heldout[: run.config.eval.num_points]
+    mean, covariance = gaussian_fit(x0)
     rows = []
     for level in levels:
         t = torch.full((x0.shape[0],), level)
@@ -97,6 +134,10 @@ def _fisher_per_level(
         x_data = a_ * standardizer.inverse(x / a_).double()
         true = standardizer.score_to_model(kernel_score(run.density, x_data, a_, a_ * sigma_data))
         row = {"sigma": sigma_data, "relative_fisher": relative_fisher_divergence(predicted.double(), true.double())}
+        # At s = 0 a covariance fitted to ≤ d points is singular: the Gaussian then has no score.
+        with contextlib.suppress(torch.linalg.LinAlgError):
+            gaussian = gaussian_kernel_score(x.double(), mean, covariance, a_, s_)
+            row["gaussian_relative_fisher"] = relative_fisher_divergence(gaussian, true.double())
         if schedule is not None and not schedule.sigma_conditioned:
             row = {"t": level, **row}
         rows.append(row)
