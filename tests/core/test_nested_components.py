@@ -75,7 +75,7 @@ def test_nested_table_overrides_and_round_trips() -> None:
 @pytest.mark.parametrize(
     ("override", "message"),
     [
-        ("loss.estimator.scal=2.0", r"extra fields found \(scal\) @ \$\.loss\.estimator"),
+        ("loss.estimator.scal=2.0", r"^extra fields found \(scal\); did you mean 'scale'\? @ \$\.loss\.estimator$"),
         (
             "loss.estimator.kind=exact",
             r"unknown trace_estimator 'exact' \(available: scaled\) @ \$\.loss\.estimator\.kind",

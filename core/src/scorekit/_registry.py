@@ -23,7 +23,7 @@ import attrs
 import pluggy
 
 from scorekit import _hookspecs
-from scorekit.errors import ConfigError, PluginError
+from scorekit.errors import ConfigError, PluginError, did_you_mean
 
 __all__ = [
     "COMPONENT_KINDS",
@@ -160,7 +160,10 @@ class Registry:
     def get(self, kind: str, name: str) -> ComponentEntry:
         """The component ``name`` of ``kind``; a clear ConfigError if it is unknown or ambiguous."""
         if kind not in COMPONENT_KINDS:
-            raise ConfigError(f"unknown component kind {kind!r}; expected one of {', '.join(COMPONENT_KINDS)}")
+            raise ConfigError(
+                f"unknown component kind {kind!r}; expected one of {', '.join(COMPONENT_KINDS)}"
+                + did_you_mean(kind, COMPONENT_KINDS)
+            )
         if (kind, name) in self.conflicts:
             owners = " and ".join(f"{p.distribution} (plugin {p.name!r})" for p in self.conflicts[kind, name])
             raise PluginError(f"{kind} {name!r} is registered by both {owners}; uninstall or block one of them")
@@ -168,7 +171,7 @@ class Registry:
             return self.components[kind, name]
         except KeyError:
             available = ", ".join(self.names(kind)) or "none installed"
-            hint = self._failure_hint()
+            hint = did_you_mean(name, self.names(kind)) + self._failure_hint()
             raise ConfigError(f"unknown {kind} {name!r} (available: {available}){hint}") from None
 
     def preset(self, name: str) -> Preset:
@@ -176,9 +179,8 @@ class Registry:
             return self.presets[name]
         except KeyError:
             available = ", ".join(sorted(self.presets)) or "none installed"
-            raise ConfigError(
-                f"unknown preset {name!r} (available: {available}); pass a preset name or a .toml file"
-            ) from None
+            hint = did_you_mean(name, self.presets) or "; pass a preset name or a .toml file"
+            raise ConfigError(f"unknown preset {name!r} (available: {available}){hint}") from None
 
     def _failure_hint(self) -> str:
         if not self.failures:

@@ -4,9 +4,10 @@ A run configuration has component sections chosen by ``kind`` — ``[data]``, ``
 ``[schedule]``, ``[loss]``, ``[sampler]`` — whose other keys are the registered component's own attrs
 config class, and plain sections ``[train]``, ``[sample]`` and ``[eval]``. The kind is looked up in
 the registry while structuring (classes defined by plugins after import are found, unlike cattrs'
-``include_subclasses``). Unknown keys and wrong types are errors with a path::
+``include_subclasses``); ``kind = "none"`` leaves an optional section out. Unknown keys and wrong
+types are errors with a path::
 
-    extra fields found (hiden) @ $.model
+    extra fields found (hiden); did you mean 'hidden'? @ $.model
     sigma_min: must be a finite number > 0, got -1.0 @ $.schedule.sigma_min
 """
 
@@ -20,10 +21,11 @@ from typing import TYPE_CHECKING, Any
 import attrs
 import cattrs
 import tomli_w
+from cattrs.v import format_exception
 
 from scorekit._io import atomic_write_text
 from scorekit._registry import ComponentEntry
-from scorekit.errors import ConfigError
+from scorekit.errors import ConfigError, did_you_mean
 from scorekit.validators import FieldError, at_least, in_range, one_of, positive, seed
 
 if TYPE_CHECKING:
@@ -40,6 +42,7 @@ __all__ = [
     "dump_config",
     "interface_of",
     "load_config",
+    "merge_tables",
     "nested_component",
     "parse_toml",
     "structure_as",
@@ -55,6 +58,8 @@ COMPONENT_SECTIONS: dict[str, tuple[str, bool]] = {
     "sampler": ("sampler", False),
     "likelihood": ("likelihood", False),
 }
+#: ``kind = "none"`` leaves an optional component section out, e.g. a base's [schedule].
+NO_COMPONENT = "none"
 
 
 @attrs.frozen
@@ -75,6 +80,10 @@ class TrainConfig:
     seed: int = attrs.field(default=0, validator=seed())
     #: "auto" (cuda, then mps, then cpu), or a torch device string such as "cpu" or "cuda:1".
     device: str = "auto"
+    #: CPU threads torch uses for training, sampling and evaluation: 0 picks one thread (small
+    #: networks gain little from more and collapse when other jobs share the cores), or keeps the
+    #: count OMP_NUM_THREADS chose; N uses N (scorekit.engine.threads).
+    threads: int = attrs.field(default=0, validator=in_range(0, 1024))
     log_every: int = attrs.field(default=100, validator=at_least(1))
     checkpoint_every: int = attrs.field(default=1000, validator=at_least(1))
     keep_checkpoints: int = attrs.field(default=3, validator=at_least(1))
@@ -230,7 +239,7 @@ def _structure(data: Any, cls: type, path: str, registry: Registry | None = None
     except FieldError as exc:
         raise ConfigError(f"{exc.message} @ {path}.{exc.field}") from None
     except cattrs.BaseValidationError as exc:
-        messages = cattrs.transform_error(exc, path=path)
+        messages = cattrs.transform_error(exc, path=path, format_exception=_format_error)
         field_errors = [e for e in _leaves(exc) if isinstance(e, FieldError)]
         if field_errors:
             messages = [f"{e.message} @ {path}.{e.field}" for e in field_errors]
@@ -238,6 +247,14 @@ def _structure(data: Any, cls: type, path: str, registry: Registry | None = None
     except (TypeError, ValueError) as exc:
         raise ConfigError(f"{exc} @ {path}") from None
     return _resolve_nested(instance, path, registry) if registry is not None else instance
+
+
+def _format_error(exc: BaseException, kind: type | None) -> str:
+    """cattrs' message for one error, with a suggestion for misspelled keys."""
+    message = format_exception(exc, kind)
+    if isinstance(exc, cattrs.ForbiddenExtraKeysError):
+        message += did_you_mean(sorted(exc.extra_fields), (field.name for field in attrs.fields(exc.cl)))
+    return message
 
 
 def _resolve_nested(instance: Any, path: str, registry: Registry) -> Any:
@@ -296,10 +313,16 @@ def load_config(raw: dict[str, Any], registry: Registry) -> RunConfig:
     """Build a RunConfig from a parsed TOML document, validating every section."""
     unknown = sorted(set(raw) - set(COMPONENT_SECTIONS) - set(PLAIN_SECTIONS))
     if unknown:
-        raise ConfigError(f"extra fields found ({', '.join(unknown)}) @ $")
+        # 'base' is resolved when a file is read (scorekit._bases); a misspelling of it lands here.
+        hint = did_you_mean(unknown, [*COMPONENT_SECTIONS, *PLAIN_SECTIONS, "base"])
+        raise ConfigError(f"extra fields found ({', '.join(unknown)}){hint} @ $")
     values: dict[str, Any] = {}
     for section, (_, required) in COMPONENT_SECTIONS.items():
-        if section in raw:
+        table = raw.get(section)
+        if not required and isinstance(table, dict) and table.get("kind") == NO_COMPONENT:
+            if len(table) > 1:
+                raise ConfigError(f"extra fields found ({', '.join(sorted(set(table) - {'kind'}))}) @ $.{section}")
+        elif section in raw:
             values[section] = structure_component(raw[section], section, registry)
         elif required:
             raise ConfigError(f"missing section [{section}] @ $.{section}")
@@ -355,12 +378,28 @@ def _parse_value(text: str) -> Any:
         return text
 
 
+def merge_tables(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
+    """``over`` merged over ``base``: a file over the config it extends, a ``--set`` over a file.
+
+    Tables merge key by key, recursively; any other value replaces the base's. A table whose
+    ``kind`` differs from the base table's (a component section or a nested component) replaces it
+    whole, since the old component's options mean nothing to the new one.
+    """
+    if "kind" in over and over["kind"] != base.get("kind"):
+        return copy.deepcopy(over)
+    merged = dict(base)
+    for key, value in over.items():
+        below = merged.get(key)
+        merged[key] = merge_tables(below, value) if isinstance(value, dict) and isinstance(below, dict) else value
+    return copy.deepcopy(merged)
+
+
 def apply_overrides(raw: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
     """Apply ``--set path=value`` overrides (``train.steps=100``) to a parsed document.
 
-    Setting a component section's ``kind`` to a different component starts that section afresh,
-    since the old component's options mean nothing to the new one: ``--set data.kind=two_moons``
-    works on a config written for ``eight_gaussians``.
+    Each is merged like a one-key file with :func:`merge_tables`, so setting a component's ``kind``
+    to another component starts its table afresh: ``--set data.kind=two_moons`` works on a config
+    written for ``eight_gaussians``.
     """
     result = copy.deepcopy(raw)
     for item in overrides:
@@ -368,16 +407,13 @@ def apply_overrides(raw: dict[str, Any], overrides: list[str]) -> dict[str, Any]
         keys = [k.strip() for k in path.strip().split(".")]
         if not sep or not all(keys):
             raise ConfigError(f"--set expects path=value (e.g. train.steps=100), got {item!r}")
-        value = _parse_value(text.strip())
-        if len(keys) == 2 and keys[0] in COMPONENT_SECTIONS and keys[1] == "kind":
-            section = result.get(keys[0])
-            if isinstance(section, dict) and section.get("kind") != value:
-                result[keys[0]] = {}
         table = result
         for depth, key in enumerate(keys[:-1]):
-            child = table.setdefault(key, {})
-            if not isinstance(child, dict):
+            table = table.get(key, {})
+            if not isinstance(table, dict):
                 raise ConfigError(f"--set {item!r}: $.{'.'.join(keys[: depth + 1])} is not a table")
-            table = child
-        table[keys[-1]] = value
+        patch = _parse_value(text.strip())
+        for key in reversed(keys):
+            patch = {key: patch}
+        result = merge_tables(result, patch)
     return result

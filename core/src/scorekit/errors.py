@@ -2,7 +2,20 @@
 
 from __future__ import annotations
 
-__all__ = ["CheckpointError", "ConfigError", "DataError", "PluginError", "ScorekitError", "SolverError", "UserError"]
+import difflib
+from collections.abc import Iterable
+
+__all__ = [
+    "CheckpointError",
+    "ConfigError",
+    "DataError",
+    "PluginError",
+    "ScorekitError",
+    "SolverError",
+    "UserError",
+    "closest",
+    "did_you_mean",
+]
 
 
 class ScorekitError(Exception):
@@ -31,3 +44,28 @@ class CheckpointError(ScorekitError):
 
 class SolverError(ScorekitError):
     """An ODE/SDE solve failed: too many steps, a step size below the minimum, a non-finite state."""
+
+
+def closest(name: str, choices: Iterable[str]) -> str | None:
+    """The choice closest to a misspelled ``name`` by difflib's ratio, if it is at least 0.65.
+
+    One letter wrong in three ('dms' for 'dsm') is close; 'extra' and 'train', three letters shared
+    in five, are not.
+    """
+    close = difflib.get_close_matches(name, list(choices), 1, 0.65)
+    return close[0] if close else None
+
+
+def did_you_mean(names: str | Iterable[str], choices: Iterable[str]) -> str:
+    """A hint for misspelled ``names``: ``"; did you mean 'steps'?"``, or ``""`` if nothing is :func:`closest`.
+
+    Several names are answered one by one: ``"; did you mean 'hidden' for 'hiden', 'layers' for 'layrs'?"``.
+    """
+    names = [names] if isinstance(names, str) else list(names)
+    choices = list(choices)
+    found = {name: match for name in names if (match := closest(name, choices)) is not None}
+    if not found:
+        return ""
+    if len(names) == 1:
+        return f"; did you mean {found[names[0]]!r}?"
+    return "; did you mean " + ", ".join(f"{match!r} for {name!r}" for name, match in found.items()) + "?"
