@@ -29,6 +29,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
 import tempfile
 import time
 import warnings
@@ -96,6 +97,7 @@ def main() -> None:
     parser.add_argument("--set", dest="overrides", action="append", default=[], help="override for the preset")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
+    os.environ["OMP_NUM_THREADS"] = str(args.threads)  # a Run keeps this count (train.threads = 0)
     registry = load_registry()
     result: dict[str, Any] = {"threads": args.threads}
     with tempfile.TemporaryDirectory() as tmp:

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import time
 from collections.abc import Callable
@@ -105,6 +106,7 @@ def main() -> None:
     parser.add_argument("--layers", type=int, default=3, help="time_mlp hidden layers (default 3: the preset's)")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
+    os.environ["OMP_NUM_THREADS"] = str(args.threads)  # a Run keeps this count (train.threads = 0)
     torch.manual_seed(0)
     model = TimeMLP(TimeMLPConfig(hidden=args.hidden, layers=args.layers))
     model.bind((DIM,))

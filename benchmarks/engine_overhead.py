@@ -44,6 +44,7 @@ import contextlib
 import functools
 import json
 import math
+import os
 import platform
 import statistics
 import tempfile
@@ -125,6 +126,13 @@ class HandLoop:
         self.train = train
         self.sigmas = sigmas
         self.full = full  # EMA and cosine lr; otherwise the bare loop (constant lr, no EMA)
+        # How the preset draws σ: its levels, or (the dsm schedules' "continuous" training) log σ
+        # uniform over the levels' range widened by half a log-step at each end, folded back in.
+        self.training = config.schedule.config.training  # type: ignore[union-attr]
+        assert self.training in ("levels", "continuous"), self.training
+        low, high = math.log(float(sigmas[-1])), math.log(float(sigmas[0]))
+        below, above = 0.5 * (math.log(float(sigmas[-2])) - low), 0.5 * (high - math.log(float(sigmas[1])))
+        self.log_range = (low, high, below, above)
 
     def new_model(self) -> NCSNMLP:
         torch.manual_seed(self.config.train.seed)
@@ -150,7 +158,13 @@ class HandLoop:
                 for group in optimizer.param_groups:
                     group["lr"] = lr
             x = data[torch.randint(n, (batch,), generator=generator)]
-            sigma = sigmas[torch.randint(num_levels, (batch,), generator=generator)]
+            if self.training == "levels":
+                sigma = sigmas[torch.randint(num_levels, (batch,), generator=generator)]
+            else:
+                low, high, below, above = self.log_range
+                v = (low - below) + (high - low + below + above) * torch.rand(batch, generator=generator)
+                v = torch.where(v < low, 2 * low - v, v)
+                sigma = torch.where(v > high, 2 * high - v, v).exp()
             eps = torch.randn(x.shape, generator=generator)
             s = sigma[:, None]
             loss = (0.5 * (model(x + s * eps, sigma) * s + eps).square().sum(dim=1)).mean()
@@ -321,6 +335,7 @@ def main() -> None:
     args = parser.parse_args()
 
     torch.set_num_threads(args.threads)
+    os.environ["OMP_NUM_THREADS"] = str(args.threads)  # a Run keeps this count (train.threads = 0)
     registry = load_registry()
     started = time.perf_counter()
     training = bench_training(registry, args.steps, args.repeats, args.log_every)

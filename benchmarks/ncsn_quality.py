@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import tempfile
 import time
@@ -156,6 +157,7 @@ def main() -> None:
     args = parser.parse_args()
 
     torch.set_num_threads(args.threads)
+    os.environ["OMP_NUM_THREADS"] = str(args.threads)  # a Run keeps this count (train.threads = 0)
     registry = load_registry()
     print(f"NCSN quality: preset {PRESET!r}, {args.threads} torch threads, device {args.device}, seeds {args.seeds}")
     runs = []

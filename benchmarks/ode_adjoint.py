@@ -298,6 +298,7 @@ def main() -> None:
     parser.add_argument("--memory-cell", help=argparse.SUPPRESS)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
+    os.environ["OMP_NUM_THREADS"] = str(args.threads)  # a Run keeps this count (train.threads = 0)
     if args.memory_cell:
         cell = json.loads(args.memory_cell)
         print(json.dumps(memory_cell(cell["steps"], cell["impl"], cell["adjoint"], cell["batch"])))

@@ -52,6 +52,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
 import resource
 import statistics
 import subprocess
@@ -152,6 +153,8 @@ def run_cell(cell: dict[str, Any], threads: int) -> dict[str, Any]:
     from scorekit.evaluation import relative_fisher_divergence
 
     torch.set_num_threads(threads)
+
+    os.environ["OMP_NUM_THREADS"] = str(threads)  # a Run keeps this count (train.threads = 0)
     registry = load_registry()
     with tempfile.TemporaryDirectory(prefix="scorekit-sm-") as tmp:
         sigma_model = None
@@ -214,6 +217,8 @@ def time_trace_estimators(threads: int, repeats: int) -> dict[str, Any]:
     from scorekit._registry import load_registry
 
     torch.set_num_threads(threads)
+
+    os.environ["OMP_NUM_THREADS"] = str(threads)  # a Run keeps this count (train.threads = 0)
     registry = load_registry()
     entry = registry.get("model", "score_mlp")
     torch.manual_seed(0)

@@ -6,6 +6,7 @@ import json
 import math
 import re
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -116,17 +117,148 @@ def test_score_accounts_for_standardization(
     np.testing.assert_allclose(scores, expected.numpy(), rtol=1e-5, atol=1e-6)
 
 
+def test_score_takes_one_point_and_names_the_nearest_level(
+    trained: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], registry: Registry
+) -> None:
+    from scorekit.engine.run import Run
+
+    # A run trained on its σ levels only: `score` between them says so. The shared run trains on
+    # every σ of its range (the default), so it gives no note anywhere.
+    raw = small_config(data={"standardize": "scalar"}, schedule={"training": "levels"}, train={"steps": 20})
+    code, _, err = run_cli(["train", write_toml(tmp_path / "l.toml", raw), "--run-dir", tmp_path / "levels"], capsys)
+    assert code == 0, err
+    points = np.array([[0.5, -1.0], [4.0, 0.0]], dtype=np.float32)
+    np.save(tmp_path / "two.npy", points)
+    np.save(tmp_path / "one.npy", points[0])
+    config = load_config(read_toml_file(trained / "config.toml"), registry)
+    run = Run(config, registry, trained)
+    standardizer = run.trained_model()[1]
+    levels = sorted(standardizer.sigma_to_data(float(v)) for v in run.schedule.levels())  # type: ignore[union-attr]
+    level, between = levels[3], levels[3] ** 0.3 * levels[4] ** 0.7  # nearer levels[4]
+    for run_dir, sigma, note in (
+        (tmp_path / "levels", level, False),
+        (tmp_path / "levels", between, True),
+        (trained, between, False),
+    ):
+        code, out, err = run_cli(
+            ["score", run_dir, "-i", tmp_path / "one.npy", "-o", tmp_path / "s1.npy", "--sigma", repr(sigma)], capsys
+        )
+        assert code == 0, err
+        assert out.startswith(f"wrote scores at σ = {sigma:.6g} for 1 point")
+        code, _, _ = run_cli(
+            ["score", run_dir, "-i", tmp_path / "two.npy", "-o", tmp_path / "s2.npy", "--sigma", repr(sigma)], capsys
+        )
+        one, two = np.load(tmp_path / "s1.npy"), np.load(tmp_path / "s2.npy")
+        assert one.shape == (2,) and two.shape == (2, 2)
+        np.testing.assert_allclose(one, two[0], rtol=1e-5, atol=1e-6)  # float32, batch of 1 vs 2
+        if note:
+            assert err.startswith(f"note: σ = {between:.4g} lies between the trained levels {levels[4]:.4g} and ")
+            assert err.rstrip().endswith(f"the nearest level is σ = {levels[4]:.6g}")
+        else:
+            assert err == ""
+
+
 def test_eval_reports_metrics(trained: Path, capsys: pytest.CaptureFixture[str]) -> None:
     code, out, err = run_cli(["eval", trained, "--json"], capsys)
     assert code == 0, err
     result = json.loads(out)
+    last = read_checkpoint(list_checkpoints(trained / "checkpoints")[-1])
+    assert result["checkpoint_step"] == last.step == 60
+    assert (result["model"], result["sampler"], result["likelihood"]) == ("ncsn_mlp", "annealed_langevin", None)
     assert len(result["mode_weights"]) == 8 and sum(result["mode_weights"]) == pytest.approx(1.0, abs=1e-6)
+    assert result["true_mode_weights"] == [0.125] * 8
+    # An exact draw of 300 points: each share is Binomial(300, 1/8)/300 with sd 0.019; the max of 8 is below 0.08.
+    assert 0 < result["mode_weight_max_error_baseline"] < 0.08
+    # Two true samples (300 vs 500 points): MMD² ≈ 0 within ~2/n (test_evaluation), 10/n a five-sigma bound.
+    assert result["mmd_baseline_num_samples"] == 300 and abs(result["mmd_baseline"]) < 10 / 300
     assert len(result["fisher"]) == 10 and all(row["relative_fisher"] >= 0 for row in result["fisher"])
     # The schedule's σ live in model space; eval reports them in data units (σ·c, c the data scale).
-    c = read_checkpoint(list_checkpoints(trained / "checkpoints")[-1]).meta["standardizer"]["scale"][0]
+    c = last.meta["standardizer"]["scale"][0]
     assert result["fisher"][0]["sigma"] == pytest.approx(8.0 * c, rel=1e-5)
     assert result["fisher"][-1]["sigma"] == pytest.approx(0.05 * c, rel=1e-5)
+    # The fitted Gaussian's score: nearly exact where the noise swamps the modes, no better than the
+    # zero score where eight modes of std 0.3 stand apart.
+    gaussian = [row["gaussian_relative_fisher"] for row in result["fisher"]]
+    assert gaussian[0] < 1e-3 and 0.9 < gaussian[-1] < 1.1
     assert math.isfinite(result["mmd"]) and json.loads((trained / "eval.json").read_text()) == result
+    code, out, err = run_cli(["eval", trained], capsys)
+    assert code == 0, err
+    kinds = "eight_gaussians · ncsn_mlp · geometric · annealed_langevin"
+    assert out.splitlines()[0] == f"run {trained}, checkpoint step 60 ({kinds})"
+    assert f"(two true samples: {result['mmd_baseline']:.3g};" in out
+    assert f"an exact draw of as many points: {result['mode_weight_max_error_baseline']:.4f}" in out
+
+
+def test_eval_text_explains_each_row(tmp_path: Path) -> None:
+    from scorekit.cli import _eval_lines
+
+    result = {
+        "dataset": "standard_normal",
+        "checkpoint_step": 8000,
+        "model": "time_mlp",
+        "schedule": "vp",
+        "sampler": "reverse_sde",
+        "likelihood": None,
+        "num_samples": 1000,
+        "non_finite_samples": 3,
+        "mmd": 0.0021,
+        "mmd_baseline": -0.0004,
+        "mmd_baseline_num_samples": 900,
+        "fisher": [
+            {"t": 1.0, "sigma": 150.0, "relative_fisher": 0.02, "gaussian_relative_fisher": 1e-6},
+            {"t": 0.001, "sigma": 0.0316, "relative_fisher": 1.64, "gaussian_relative_fisher": 0.93},
+        ],
+    }
+    lines = _eval_lines(tmp_path, result)
+    assert lines[0] == f"run {tmp_path}, checkpoint step 8000 (standard_normal · time_mlp · vp · reverse_sde)"
+    assert lines[1].startswith("non-finite samples: 3 of 1000")
+    assert lines[2].startswith("MMD² to held-out data: 0.0021 over 997 samples (two true samples of 900: -0.0004;")
+    assert not any("mode weight" in line or "mode-weight" in line for line in lines)
+    first, last = lines[-2:]
+    assert first.split() == ["t", "=", "1", "σ", "=", "150", "model", "0.02", "Gaussian", "fit", "1e-06"]
+    assert last.startswith("  t = 0.001  σ = 0.0316") and "model 1.64 " in last and "Gaussian fit 0.93 " in last
+    assert last.endswith("worse than a zero score: the network does not resolve p_t at this level")
+
+
+def test_one_mode_run_titles_pictures_and_leaves_out_mode_weights(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import scorekit.plotting
+
+    titles: list[tuple[str, str, list[str]]] = []
+    real = scorekit.plotting.plot_samples
+
+    def recording(samples: torch.Tensor, path: Path, **options: Any) -> Any:
+        fig = real(samples, path, **options)
+        titles.append((path.name, options["title"], [ax.get_title() for ax in fig.axes]))
+        return fig
+
+    monkeypatch.setattr(scorekit.plotting, "plot_samples", recording)
+    raw = small_config(data={"kind": "standard_normal", "dim": 3}, train={"steps": 20, "checkpoint_every": 20})
+    for key in ("num_modes", "radius", "std"):
+        raw["data"].pop(key, None)
+    code, _, err = run_cli(["train", write_toml(tmp_path / "c.toml", raw), "--run-dir", tmp_path / "run"], capsys)
+    assert code == 0, err
+    assert titles == [
+        (
+            "samples.png",
+            "standard_normal · ncsn_mlp · annealed_langevin · 200 samples · step 20",
+            ["samples (n=200), dims 0–1 of 3", "held-out data (n=200), dims 0–1 of 3"],
+        )
+    ]
+    # The picture names the sampler this command used, not the run's.
+    overrides = ["--set", "sampler.kind=langevin", "--set", "sampler.num_steps=10"]
+    code, _, err = run_cli(["sample", tmp_path / "run", "-n", 7, "-o", tmp_path / "x.png", *overrides], capsys)
+    assert code == 0, err
+    assert titles[-1][1] == "standard_normal · ncsn_mlp · langevin · 7 samples · step 20"
+    code, out, err = run_cli(["eval", tmp_path / "run", "--json"], capsys)
+    assert code == 0, err
+    result = json.loads(out)
+    assert result["checkpoint_step"] == 20 and not {k for k in result if k.startswith("mode_weight")}
+    # N(0, I) data: the fitted Gaussian's score is the true one up to the fit's error on 300 points.
+    assert len(result["fisher"]) == 10 and all(row["gaussian_relative_fisher"] < 0.03 for row in result["fisher"])
+    code, out, err = run_cli(["eval", tmp_path / "run"], capsys)
+    assert code == 0 and "mode weight" not in out and "mode-weight" not in out, err
 
 
 def test_resume_continues_bit_identically(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -163,6 +295,11 @@ def test_non_finite_loss_stops_with_step_and_keeps_checkpoint(
     ("args", "message"),
     [
         (["train", "no_such_preset"], "unknown preset 'no_such_preset'"),
+        (["train", "ncns"], r"^error: unknown preset 'ncns' \(available: [a-z_, ]*\); did you mean 'ncsn'\?$"),
+        (
+            ["train", "--set", "train.step=5"],
+            r"^error: extra fields found \(step\); did you mean 'steps'\? @ \$\.train$",
+        ),
         (["train", "missing.toml"], "missing.toml: no such file"),
         (["train", "--resume"], "--resume needs --run-dir"),
         (["train", "--set", "train.steps=0"], r"must be ≥ 1, got 0 @ \$\.train\.steps"),
@@ -201,3 +338,56 @@ def test_existing_run_needs_resume_and_data_errors(
         ["score", trained, "--input", tmp_path / "p.npy", "--output", tmp_path / "s.npy", "--sigma", 100], capsys
     )
     assert code == 2 and "trained range" in err
+
+
+def test_a_file_without_model_and_loss_extends_the_default_preset(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    own_data = '[data]\nkind = "file"\npath = "points.npy"\n[train]\nsteps = 300\n'
+    Path("readme.toml").write_text(own_data)
+    Path("explicit.toml").write_text('base = "ncsn"\n' + own_data)
+    code, implicit, err = run_cli(["config", "readme.toml"], capsys)
+    assert code == 0 and err == (
+        "note: readme.toml has no [model], [loss]: extending the default preset 'ncsn' "
+        '(write base = "ncsn" to make this explicit)\n'
+    )
+    code, explicit, err = run_cli(["config", "explicit.toml"], capsys)
+    assert code == 0 and err == "" and explicit == implicit
+    _, preset, _ = run_cli(["config", "ncsn"], capsys)
+    section = re.compile(r"^\[(\w+)\]\n(.*?)(?=^\[|\Z)", re.M | re.S)
+    ours, theirs = dict(section.findall(explicit)), dict(section.findall(preset))
+    data_defaults = 'heldout_fraction = 0.1\nstandardize = "scalar"\nseed = 1234\n\n'
+    assert ours["data"] == 'kind = "file"\npath = "points.npy"\n' + data_defaults
+    assert ours["train"] == theirs["train"].replace("steps = 8000", "steps = 300")
+    assert {k: v for k, v in ours.items() if k not in ("data", "train")} == {
+        k: v for k, v in theirs.items() if k not in ("data", "train")
+    }
+    # --set applies after the merge; the resolved config has no 'base'.
+    code, out, _ = run_cli(["config", "explicit.toml", "--set", "train.steps=7"], capsys)
+    assert code == 0 and "steps = 7\n" in out and "base" not in out
+
+
+def test_help_lists_the_presets_and_fitting_set_examples(
+    capsys: pytest.CaptureFixture[str], registry: Registry
+) -> None:
+    for command in ([], ["train"], ["config"]):
+        code, out, _ = run_cli([*command, "--help"], capsys)
+        assert code == 0 and "\nPresets:\n" in out
+        for name, preset in registry.presets.items():
+            first_words = " ".join(preset.summary.split()[:3])
+            assert re.search(rf"^  {name} +{re.escape(first_words)}", out, re.M), (command, name)
+    from scorekit.cli import cli
+
+    examples = {
+        name: next(p.help for p in command.params if p.name == "overrides")
+        for name, command in cli.commands.items()
+        if any(p.name == "overrides" for p in command.params)
+    }
+    assert {name: re.search(r"e\.g\. (.*) \(repeatable", text).group(1) for name, text in examples.items()} == {
+        "config": "--set train.steps=2000 --set model.hidden=256",
+        "train": "--set train.steps=2000 --set model.hidden=256",
+        "sample": "--set sampler.steps_per_level=50, or --set sampler.kind=ddim on a DDPM run",
+        "eval": "--set eval.num_samples=2000",
+        "logprob": "--set likelihood.kind=probability_flow",
+    }

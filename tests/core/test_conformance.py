@@ -242,16 +242,29 @@ class _WrongShapeSampler(Sampler):
         dtype: torch.dtype = torch.float32,
     ) -> torch.Tensor:
         x = torch.randn(shape, generator=generator, device=device, dtype=dtype)
+        if self.fault in ("evaluations", "prior"):
+            return x + 0.1 * model(x, torch.zeros(shape[0], device=device, dtype=dtype))
         if self.fault == "shape":
             return x.reshape(shape[0], -1)[:, :1]
         if self.fault == "dtype":
             return x.float()
         return x
 
+    def num_evaluations(self, schedule: Any) -> int | None:
+        return 2 if self.fault == "evaluations" else None
+
+    def prior_std(self, schedule: Any) -> float | None:
+        return -1.0 if self.fault == "prior" else None
+
 
 @pytest.mark.parametrize(
     ("fault", "message"),
-    [("shape", r"returned shape \(4, 1\), expected \(4, 2\)"), ("dtype", "torch.float32 samples when torch.float64")],
+    [
+        ("shape", r"returned shape \(4, 1\), expected \(4, 2\)"),
+        ("dtype", "torch.float32 samples when torch.float64"),
+        ("evaluations", r"num_evaluations says 2 model calls, but sample\(\) made 1"),
+        ("prior", "prior_std returned -1.0"),
+    ],
 )
 def test_check_sampler_catches_broken_samplers(fault: str, message: str) -> None:
     with pytest.raises(AssertionError, match=message):

@@ -57,3 +57,36 @@ def test_sigkill_then_resume_is_bit_identical(tmp_path: Path) -> None:
     assert a.tensors.keys() == b.tensors.keys()
     for name in a.tensors:
         assert torch.equal(a.tensors[name], b.tensors[name]), name
+
+
+def test_ctrl_c_saves_a_checkpoint_and_says_how_to_resume(tmp_path: Path) -> None:
+    # No periodic checkpoint before the end: what the interrupt keeps is its own checkpoint.
+    steps = 20000
+    train = {"steps": steps, "checkpoint_every": steps, "log_every": 100, "progress": True}
+    config = write_toml(tmp_path / "c.toml", small_config(train=train, sampler={"steps_per_level": 1}))
+    run_dir = tmp_path / "run"
+    process = _train(config, run_dir, "--no-pictures")
+    metrics = run_dir / "metrics.jsonl"
+    deadline = time.monotonic() + 120
+    while not (metrics.is_file() and metrics.read_text().count("\n") >= 3):
+        assert process.poll() is None, "the run finished before it could be interrupted; raise steps"
+        assert time.monotonic() < deadline
+        time.sleep(0.01)
+    os.kill(process.pid, signal.SIGINT)
+    _, errors = process.communicate(timeout=120)
+    message = errors.decode()
+    assert process.returncode == 130, message
+    saved = read_checkpoint(latest_checkpoint(run_dir / "checkpoints"))  # type: ignore[arg-type]
+    assert 300 <= saved.step < steps
+    last_line = message.strip().splitlines()[-1]
+    assert last_line == (
+        f"error: training interrupted at step {saved.step}, checkpoint saved; "
+        f"continue with: scorekit train --run-dir {run_dir} --resume"
+    )
+    # The command announced what it trains before the first step (progress is on, stderr is a pipe).
+    assert message.startswith("train: ncsn_mlp (")
+
+    resumed = _train(config, run_dir, "--resume", "--set", "train.steps=" + str(saved.step + 50), "--no-pictures")
+    _, errors = resumed.communicate(timeout=120)
+    assert resumed.returncode == 0, errors.decode()
+    assert read_checkpoint(latest_checkpoint(run_dir / "checkpoints")).step == saved.step + 50  # type: ignore[arg-type]

@@ -39,6 +39,21 @@ def test_log_uniform_training_levels_cover_the_range() -> None:
     assert abs(float(t.log().mean()) - math.log(math.sqrt(0.1))) < 0.05
 
 
+def test_continuous_training_gives_every_level_the_same_mass() -> None:
+    # Levels 10, 1, 0.1, 0.01 (log-step log 10): log σ has density 1/(4h) inside and 2/(4h) within
+    # half a step of either end, h = log 10, so each level holds a quarter of the draws within ±h/2.
+    schedule = GeometricSchedule(GeometricScheduleConfig(sigma_max=10.0, sigma_min=0.01, num_levels=4))
+    assert schedule.training == "continuous" and schedule.training_levels() is None
+    t = schedule.sample_t(80000, generator=torch.Generator().manual_seed(0)).double()
+    assert float(t.min()) >= 0.01 * (1 - 1e-6) and float(t.max()) <= 10.0 * (1 + 1e-6)
+    h = math.log(10)
+    edges = [math.log(0.01) + k * h / 2 for k in range(7)]  # half-steps from log 0.01 to log 10
+    halves = torch.histc(t.log(), bins=6, min=edges[0], max=edges[-1]) / len(t)
+    assert torch.allclose(halves, torch.tensor([2, 1, 1, 1, 1, 2], dtype=torch.float64) / 8, atol=0.006)
+    levels = GeometricSchedule(GeometricScheduleConfig(sigma_max=10.0, sigma_min=0.01, num_levels=4, training="levels"))
+    assert torch.equal(levels.training_levels(), levels.levels())  # type: ignore[arg-type]
+
+
 @pytest.mark.parametrize("shape", [(2,), (1, 3, 3)])
 def test_ncsn_loss_of_the_exact_score_matches_closed_form(shape: tuple[int, ...]) -> None:
     """For x ~ N(0, c²I) and s = −x̃/(c²+σ²): ½E‖σs + ε‖² = ½·d·c²/(c²+σ²) at each σ (any event rank)."""

@@ -8,8 +8,11 @@ from __future__ import annotations
 
 import datetime
 import json
+import os
 import sys
 import time
+import warnings
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
 
@@ -25,31 +28,67 @@ if TYPE_CHECKING:
 __all__ = ["cli", "main"]
 
 DEFAULT_PRESET = "ncsn"
-SET_HELP = "Override a config value, e.g. --set train.steps=2000 (repeatable; values are TOML)."
 # At most this many samples make the picture written after training an image run.
 IMAGE_GRID_SIZE = 64
 
 
-def _registry() -> Registry:
-    ctx = click.get_current_context()
-    root = ctx.find_root()
+def _set_option(example: str, *, run: bool = False) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """The repeatable ``--set PATH=VALUE`` option, its help with an example that fits the command."""
+    what = "a value of the run's config, for this command only" if run else "a config value"
+    return click.option(
+        "--set",
+        "overrides",
+        multiple=True,
+        metavar="PATH=VALUE",
+        help=f"Override {what}, e.g. {example} (repeatable; values are TOML).",
+    )
+
+
+def _registry(ctx: click.Context | None = None) -> Registry:
+    root = (ctx or click.get_current_context()).find_root()
     if not isinstance(root.obj, Registry):
         root.obj = load_registry()
     return root.obj
 
 
-def _resolve(source: str | None, overrides: tuple[str, ...]) -> tuple[RunConfig, str]:
-    """A config from a preset name or a TOML file, with --set overrides applied."""
-    from scorekit.config import apply_overrides, load_config, parse_toml, read_toml_file
+def _format_presets(ctx: click.Context, formatter: click.HelpFormatter) -> None:
+    """The installed presets and their summaries, read from the registry when --help is shown."""
+    presets = _registry(ctx).presets
+    if presets:
+        with formatter.section("Presets"):
+            formatter.write_dl([(name, presets[name].summary) for name in sorted(presets)])
+
+
+class _PresetsGroup(click.Group):
+    def format_epilog(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        _format_presets(ctx, formatter)
+        super().format_epilog(ctx, formatter)
+
+
+class _PresetsCommand(click.Command):
+    def format_epilog(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        _format_presets(ctx, formatter)
+        super().format_epilog(ctx, formatter)
+
+
+def _resolve(source: str | None, overrides: tuple[str, ...], *, quiet: bool = False) -> tuple[RunConfig, str]:
+    """A config from a preset name or a TOML file (with its bases merged in), with --set overrides applied.
+
+    Notes (a file that extends the default preset) go to stderr once the config is valid, so that a
+    mistake stays one line; under torchrun only the first process gives them.
+    """
+    from scorekit._bases import names_file, read_document
+    from scorekit.config import apply_overrides, load_config
 
     registry = _registry()
     name = source or DEFAULT_PRESET
-    path = Path(name)
-    if name.endswith(".toml") or path.is_file():
-        raw, label = read_toml_file(path), path.stem
-    else:
-        raw, label = parse_toml(registry.preset(name).toml_text, f"preset {name!r}"), name
-    return load_config(apply_overrides(raw, list(overrides)), registry), label
+    notes: list[str] = []
+    raw = read_document(name, registry, default=DEFAULT_PRESET, note=notes.append)
+    resolved = load_config(apply_overrides(raw, list(overrides)), registry)
+    if not quiet and os.environ.get("RANK", "0") == "0":
+        for note in notes:
+            click.echo(f"note: {note}", err=True)
+    return resolved, Path(name).stem if names_file(name) else name
 
 
 def _load_run(run_dir: Path, overrides: tuple[str, ...] = ()) -> Any:
@@ -74,7 +113,7 @@ def _output_path(output: Path, suffixes: tuple[str, ...]) -> Path:
     return output
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(cls=_PresetsGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="scorekit")
 def cli() -> None:
     """scorekit: train, sample and evaluate score-based and diffusion models.
@@ -117,9 +156,9 @@ def plugins(as_json: bool) -> None:
         click.echo(f"problem: {problem}", err=True)
 
 
-@cli.command()
+@cli.command(cls=_PresetsCommand)
 @click.argument("source", required=False, metavar="[PRESET|FILE.toml]")
-@click.option("--set", "overrides", multiple=True, metavar="PATH=VALUE", help=SET_HELP)
+@_set_option("--set train.steps=2000 --set model.hidden=256")
 def config(source: str | None, overrides: tuple[str, ...]) -> None:
     """Print the resolved configuration of a preset or file (defaults filled in) as TOML."""
     import tomli_w
@@ -130,10 +169,10 @@ def config(source: str | None, overrides: tuple[str, ...]) -> None:
     click.echo(tomli_w.dumps(dump_config(resolved)), nl=False)
 
 
-@cli.command()
+@cli.command(cls=_PresetsCommand)
 @click.argument("source", required=False, metavar="[PRESET|FILE.toml]")
 @click.option("--run-dir", type=click.Path(path_type=Path), help="Where to write the run (default: runs/NAME-TIME).")
-@click.option("--set", "overrides", multiple=True, metavar="PATH=VALUE", help=SET_HELP)
+@_set_option("--set train.steps=2000 --set model.hidden=256")
 @click.option("--resume", is_flag=True, help="Continue the run in --run-dir from its latest checkpoint.")
 @click.option(
     "--nproc",
@@ -178,11 +217,15 @@ def train(
         if saved_path.is_file():
             _check_resumable(load_config(read_toml_file(saved_path), _registry()), resolved)
     from scorekit.engine.run import SAMPLES_PICTURE, Run
+    from scorekit.engine.trainer import TrainingInterrupted
     from scorekit.plotting import plot_image_grid, plot_samples
 
     run = Run(resolved, _registry(), run_dir)
     started = time.perf_counter()
-    trainer = run.train(resume=resume)
+    try:
+        trainer = run.train(resume=resume)
+    except (KeyboardInterrupt, TrainingInterrupted) as exc:
+        raise _Interrupted(_resume_hint(exc, run_dir)) from None
     if not trainer.world.is_main:
         trainer.close()
         return
@@ -199,13 +242,34 @@ def train(
         samples = run.sample(num)
         reference = run.data.standardizer.inverse(run.data.heldout[:num])
         plot = plot_image_grid if image else plot_samples
-        plot(samples, run_dir / SAMPLES_PICTURE, reference=reference, title=_describe(resolved, trainer.step))
+        title = _describe(resolved, trainer.step, num_samples=num)
+        plot(samples, run_dir / SAMPLES_PICTURE, reference=reference, title=title)
         click.echo(f"samples: {run_dir / SAMPLES_PICTURE}")
     if run.likelihood is not None and run.data.event_shape == (2,):
         from scorekit.engine.run import DENSITY_PICTURE
 
         _density_picture(run, run_dir / DENSITY_PICTURE, _describe(resolved, trainer.step))
         click.echo(f"density: {run_dir / DENSITY_PICTURE}")
+
+
+class _Interrupted(ScorekitError):
+    """Ctrl-C: exit 130 with a message that says what was kept and how to continue."""
+
+
+def _resume_hint(exc: BaseException, run_dir: Path) -> str:
+    """What an interrupted training kept, and the command that continues it."""
+    from scorekit.engine.checkpoint import latest_checkpoint
+    from scorekit.engine.run import CHECKPOINTS
+    from scorekit.engine.trainer import TrainingInterrupted
+
+    if isinstance(exc, TrainingInterrupted) and exc.checkpoint is not None:
+        kept = f"training interrupted at step {exc.step}, checkpoint saved"
+    else:
+        latest = latest_checkpoint(run_dir / CHECKPOINTS)
+        if latest is None:
+            return "training interrupted before its first checkpoint: nothing to resume; start it again"
+        kept = f"training interrupted; the latest checkpoint is {latest.name}"
+    return f"{kept}; continue with: scorekit train --run-dir {run_dir} --resume"
 
 
 def _is_image(event_shape: tuple[int, ...]) -> bool:
@@ -245,7 +309,8 @@ def _launch_torchrun(
 
     if "WORLD_SIZE" in os.environ:
         raise UserError("--nproc cannot be used inside torchrun; torchrun already chose the processes")
-    resolved, _ = _resolve(source, overrides)  # report config mistakes once, here, not from every rank
+    # Report config mistakes once, here, not from every rank; the first rank gives any note.
+    resolved, _ = _resolve(source, overrides, quiet=True)
     if resolved.train.batch_size % nproc:
         raise UserError(
             f"batch_size {resolved.train.batch_size} is not divisible by --nproc {nproc} @ $.train.batch_size"
@@ -272,9 +337,19 @@ def _launch_torchrun(
         _fail(f"torchrun exited with status {code}", 1)
 
 
-def _describe(config: RunConfig, steps: int) -> str:
-    sampler = config.sampler.kind if config.sampler else "no sampler"
-    return f"{config.data.kind}: {config.model.kind}, loss {config.loss.kind}, {sampler}, {steps} steps"
+def _describe(config: RunConfig, step: int, *, num_samples: int | None = None) -> str:
+    """The title of a picture, from the config that drew it.
+
+    Samples: "eight_gaussians · ncsn_mlp · ddim · 2000 samples · step 8000"; a density picture (no
+    ``num_samples``) names the likelihood in place of the sampler.
+    """
+    parts = [config.data.kind, config.model.kind]
+    if num_samples is None:
+        parts += [f"{config.likelihood.kind} likelihood"] if config.likelihood else []
+    else:
+        parts += [config.sampler.kind] if config.sampler else []
+        parts.append(f"{num_samples} samples")
+    return " · ".join([*parts, f"step {step}"])
 
 
 def _check_resumable(saved: RunConfig, requested: RunConfig) -> None:
@@ -307,7 +382,7 @@ def _check_resumable(saved: RunConfig, requested: RunConfig) -> None:
     "or an image grid for image runs.",
 )
 @click.option("--seed", type=int, default=None, help="Sampling seed (default: sample.seed of the run's config).")
-@click.option("--set", "overrides", multiple=True, metavar="PATH=VALUE", help=SET_HELP)
+@_set_option("--set sampler.steps_per_level=50, or --set sampler.kind=ddim on a DDPM run", run=True)
 def sample(run_dir: Path, num: int, output: Path, seed: int | None, overrides: tuple[str, ...]) -> None:
     """Draw samples from a trained run, in data space."""
     output = _output_path(output, (".npy", ".png"))
@@ -321,22 +396,32 @@ def sample(run_dir: Path, num: int, output: Path, seed: int | None, overrides: t
         from scorekit.plotting import plot_image_grid, plot_samples
 
         plot = plot_image_grid if _is_image(tuple(samples.shape[1:])) else plot_samples
-        plot(samples, output, title=f"{run_dir.name}: {num} samples")
+        # The run's config with this command's --set applied: a --set sampler.kind shows in the title.
+        plot(samples, output, title=_describe(run.config, run.checkpoint().step, num_samples=num))
     click.echo(f"wrote {num} samples to {output}")
 
 
 @cli.command()
 @click.argument("run_dir", type=click.Path(path_type=Path))
 @click.option(
-    "--input", "-i", "input_path", type=click.Path(path_type=Path), required=True, help="Points (N, d), .npy."
+    "--input",
+    "-i",
+    "input_path",
+    type=click.Path(path_type=Path),
+    required=True,
+    help="Points (N, d), or one point (d,), .npy.",
 )
-@click.option("--output", "-o", type=click.Path(path_type=Path), required=True, help="Scores (N, d), .npy.")
+@click.option(
+    "--output", "-o", type=click.Path(path_type=Path), required=True, help="Scores, .npy, of the input's shape."
+)
 @click.option(
     "--sigma",
     type=float,
     default=None,
-    help="Data-space noise level σ (default: the smallest trained σ). The built-in network is continuous "
-    "in σ, so any σ inside the trained range is evaluated as is, not rounded to a trained level.",
+    help="Data-space noise level σ (default: the smallest trained σ), inside the trained range; it is evaluated "
+    "as is, not rounded to a level. The default preset trains on every σ of its range; a run trained on "
+    'its levels only (schedule.training = "levels") was never fit between them, and `score` then names '
+    "the nearest level.",
 )
 def score(run_dir: Path, input_path: Path, output: Path, sigma: float | None) -> None:
     """Write the trained score ∇ₓ log p_σ(x) at the given points, in data space."""
@@ -347,10 +432,15 @@ def score(run_dir: Path, input_path: Path, output: Path, sigma: float | None) ->
 
     output = _output_path(output, (".npy",))
     run = _load_run(run_dir)
-    x = torch.from_numpy(load_array(input_path))
-    scores, used = run.score(x, sigma)
-    np.save(output, scores.numpy().astype(np.float32), allow_pickle=False)
-    click.echo(f"wrote scores at σ = {used:.6g} for {x.shape[0]} points to {output}")
+    x = torch.from_numpy(load_array(input_path, ndims=(1, 2), min_points=1))
+    one_point = x.ndim == 1
+    scores, used = run.score(x[None] if one_point else x, sigma)
+    np.save(output, (scores[0] if one_point else scores).numpy().astype(np.float32), allow_pickle=False)
+    note = run.off_level_note(used)
+    if note is not None:
+        click.echo(f"note: {note}", err=True)
+    points = "1 point" if one_point else f"{x.shape[0]} points"
+    click.echo(f"wrote scores at σ = {used:.6g} for {points} to {output}")
 
 
 @cli.command()
@@ -365,7 +455,7 @@ def score(run_dir: Path, input_path: Path, output: Path, sigma: float | None) ->
 )
 @click.option("--output", "-o", type=click.Path(path_type=Path), required=True, help="Log-densities (N,), .npy.")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of a randomized trace estimator.")
-@click.option("--set", "overrides", multiple=True, metavar="PATH=VALUE", help=SET_HELP)
+@_set_option("--set likelihood.kind=probability_flow", run=True)
 def logprob(run_dir: Path, input_path: Path, output: Path, seed: int, overrides: tuple[str, ...]) -> None:
     """Write the trained model's log-density log p(x) at the given points, in data space (nats).
 
@@ -397,10 +487,12 @@ def logprob(run_dir: Path, input_path: Path, output: Path, seed: int, overrides:
 @cli.command(name="eval")
 @click.argument("run_dir", type=click.Path(path_type=Path))
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
-@click.option("--set", "overrides", multiple=True, metavar="PATH=VALUE", help=SET_HELP)
+@_set_option("--set eval.num_samples=2000", run=True)
 def eval_command(run_dir: Path, as_json: bool, overrides: tuple[str, ...]) -> None:
-    """Evaluate a run: MMD to held-out data; mode weights and relative Fisher divergence per σ
-    where the data set's density is known. Also written to RUN_DIR/eval.json."""
+    """Evaluate a run's latest checkpoint, each metric beside its value on true data: MMD to held-out
+    data; where the data set's density is known, mode weights and the relative Fisher divergence per
+    noise level (beside a fitted Gaussian's); with a [likelihood], the held-out log-likelihood. Also
+    written to RUN_DIR/eval.json."""
     from scorekit.engine.evaluate import evaluate
 
     run = _load_run(run_dir, overrides)
@@ -409,19 +501,58 @@ def eval_command(run_dir: Path, as_json: bool, overrides: tuple[str, ...]) -> No
     if as_json:
         click.echo(json.dumps(result, indent=2))
         return
+    for line in _eval_lines(run_dir, result):
+        click.echo(line)
+
+
+def _eval_lines(run_dir: Path, result: dict[str, Any]) -> list[str]:
+    """``evaluate``'s result as text: one line per metric, its baseline and what the numbers mean."""
+    kinds = " · ".join(result[k] for k in ("dataset", "model", "schedule", "sampler", "likelihood") if result.get(k))
+    lines = [f"run {run_dir}, checkpoint step {result['checkpoint_step']} ({kinds})"]
+    if result.get("non_finite_samples"):
+        lines.append(
+            f"non-finite samples: {result['non_finite_samples']} of {result['num_samples']} (the sampler diverged "
+            "on them), left out of the sample metrics below"
+        )
     if "mmd" in result:
-        click.echo(f"MMD² to held-out data: {result['mmd']:.5f} ({result['num_samples']} samples)")
+        used = result["num_samples"] - result["non_finite_samples"]
+        of = f" of {result['mmd_baseline_num_samples']}" if result["mmd_baseline_num_samples"] != used else ""
+        lines.append(
+            f"MMD² to held-out data: {result['mmd']:.3g} over {used} samples (two true samples{of}: "
+            f"{result['mmd_baseline']:.3g}; unbiased, can be slightly negative; ≈ baseline means indistinguishable "
+            "at this sample size)"
+        )
     if "mode_weights" in result:
-        weights = ", ".join(f"{w:.3f}" for w in result["mode_weights"])
-        click.echo(f"mode weights: {weights} (max error {result['mode_weight_max_error']:.4f})")
+        weights, true = result["mode_weights"], result["true_mode_weights"]
+        truth = f"{true[0]:.3f} each" if len(set(true)) == 1 else ", ".join(f"{w:.3f}" for w in true)
+        shares = ", ".join(f"{w:.3f}" for w in weights)
+        lines.append(f"mode weights (share of samples per mode): {shares}; true {truth}")
+        lines.append(
+            f"mode-weight max error: {result['mode_weight_max_error']:.4f} (an exact draw of as many points: "
+            f"{result['mode_weight_max_error_baseline']:.4f}, the sampling error alone)"
+        )
     if "heldout_log_likelihood" in result:
         line = f"held-out log-likelihood: {result['heldout_log_likelihood']:.4f} nats"
         if "true_log_likelihood" in result:
-            line += f" (true density {result['true_log_likelihood']:.4f}, gap {result['log_likelihood_gap']:.4f})"
-        click.echo(line)
+            line += (
+                f" (true density: {result['true_log_likelihood']:.4f}; gap {result['log_likelihood_gap']:.4f} "
+                "≈ KL(data ‖ model), 0 is perfect)"
+            )
+        lines.append(line)
+    if result.get("fisher"):
+        lines.append(
+            "relative Fisher divergence E‖s_θ − ∇log p_t‖² / E‖∇log p_t‖² per noise level, σ in data units "
+            "(0: the exact score; 1: a zero score; beside it a Gaussian fitted to the data):"
+        )
     for row in result.get("fisher", []):
         level = f"t = {row['t']:<6g} " if "t" in row else ""
-        click.echo(f"{level}σ = {row['sigma']:<10.4g} relative Fisher divergence {row['relative_fisher']:.4f}")
+        line = f"  {level}σ = {row['sigma']:<10.4g} model {row['relative_fisher']:<10.4g}"
+        if "gaussian_relative_fisher" in row:
+            line += f" Gaussian fit {row['gaussian_relative_fisher']:<10.4g}"
+        if row["relative_fisher"] > 1:
+            line += " worse than a zero score: the network does not resolve p_t at this level"
+        lines.append(line.rstrip())
+    return lines
 
 
 def _add_plugin_commands(group: click.Group, registry: Registry) -> None:
@@ -434,6 +565,12 @@ def _add_plugin_commands(group: click.Group, registry: Registry) -> None:
             click.echo(f"warning: plugin {impl.plugin_name!r} failed to add commands: {exc}", err=True)
 
 
+def _one_line_warning(
+    message: Warning | str, category: type[Warning], filename: str, lineno: int, line: str | None = None
+) -> str:
+    return f"warning: {message}\n"
+
+
 def _fail(message: str, code: int) -> NoReturn:
     click.echo(f"error: {message}", err=True)
     sys.exit(code)
@@ -441,12 +578,18 @@ def _fail(message: str, code: int) -> NoReturn:
 
 def main(argv: list[str] | None = None) -> None:
     """Entry point of the ``scorekit`` command; maps scorekit's errors to exit codes."""
+    # OpenMP threads that wait by sleeping, not spinning, so that a run given several threads slows
+    # down gracefully when other jobs share the cores (scorekit.engine.threads). Read when torch loads.
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+    warnings.formatwarning = _one_line_warning
     registry = load_registry()
     _add_plugin_commands(cli, registry)
     try:
         code = cli.main(args=argv, prog_name="scorekit", standalone_mode=False, obj=registry)
-    except click.exceptions.Abort:
-        _fail("aborted", 1)
+    except click.exceptions.Abort:  # click's name for Ctrl-C outside training
+        _fail("interrupted", 130)
+    except _Interrupted as exc:
+        _fail(str(exc), 130)
     except click.ClickException as exc:
         hint = f" (see '{exc.ctx.command_path} --help')" if getattr(exc, "ctx", None) else ""
         _fail(exc.format_message() + hint, exc.exit_code)

@@ -63,6 +63,14 @@ class ConsistentAnnealedSampler(Sampler):
         super().check(schedule)
         _step_parameters(_geometric_levels(schedule), self.config.epsilon)
 
+    def prior_std(self, schedule: NoiseSchedule | None) -> float | None:
+        return _geometric_levels(schedule)[0]
+
+    def num_evaluations(self, schedule: NoiseSchedule | None) -> int | None:
+        if schedule is None:
+            return None
+        return len(schedule.levels()) - 1 + int(self.config.denoise)
+
     def sample(
         self,
         model: ScoreModel,

@@ -80,6 +80,7 @@ def load_array(
     *,
     ndims: tuple[int, ...] = (2,),
     dtype: type[np.generic] | None = np.float32,
+    min_points: int = 2,
 ) -> np.ndarray:
     """Load a data set of N points in d dimensions from a .npy or .npz file, as float32 (N, d).
 
@@ -90,7 +91,8 @@ def load_array(
 
     `ndims` admits other ranks, e.g. ``(3, 4)`` for images (N, H, W) or (N, C, H, W),
     with N ≥ 2 along the first axis and no empty axis; `dtype` None keeps the
-    stored (integer or float) dtype.
+    stored (integer or float) dtype. `min_points` lowers the N ≥ 2 a data set needs to
+    1 for points to evaluate at (``scorekit score``, ``logprob``).
     """
     if not os.path.exists(path):
         raise DataError(f"{path}: no such file")
@@ -106,9 +108,10 @@ def load_array(
         expected = "a float array of shape (N, d)" if points else f"a {' or '.join(f'{n}-D' for n in ndims)} array"
         raise DataError(f"{path}: expected {expected}, got shape {array.shape}")
     num_points = array.shape[0]
-    if num_points < 2 or 0 in array.shape:
+    if num_points < min_points or 0 in array.shape:
         expected = "of at least 1 dimension" if points else "and no empty axis"
-        raise DataError(f"{path}: expected at least 2 points {expected}, got shape {array.shape}")
+        count = f"{min_points} points" if min_points != 1 else "1 point"
+        raise DataError(f"{path}: expected at least {count} {expected}, got shape {array.shape}")
     finite = np.isfinite(array)
     if not finite.all():
         bad_rows = int((~finite).reshape(num_points, -1).any(axis=1).sum())

@@ -7,6 +7,8 @@ checkpoint loading are handled once for every plugin.
 from __future__ import annotations
 
 import math
+import sys
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +23,10 @@ from scorekit.engine.device import resolve_device
 from scorekit.engine.distributed import init_world
 from scorekit.engine.ema import EMA
 from scorekit.engine.metrics import MetricsWriter
-from scorekit.engine.sampling import sample_in_chunks
+from scorekit.engine.prior import PriorMismatchWarning, prior_mismatch
+from scorekit.engine.progress import Progress
+from scorekit.engine.sampling import CountedModel, sample_in_chunks
+from scorekit.engine.threads import apply_threads
 from scorekit.engine.trainer import Trainer
 from scorekit.errors import CheckpointError, ConfigError, UserError
 from scorekit.interfaces import Likelihood, Loss, NoiseSchedule, Sampler, ScoreModel
@@ -37,13 +42,21 @@ DENSITY_PICTURE = "density.png"
 
 
 class Run:
-    """Components built from a RunConfig, placed on one device, bound to a run directory."""
+    """Components built from a RunConfig, placed on one device, bound to a run directory.
+
+    Building a Run sets torch's CPU threads by ``train.threads`` (scorekit.engine.threads): the count
+    is process-wide in torch, and every phase of the run (training, sampling, evaluation) uses it.
+    Phases longer than a few seconds report progress on stderr unless ``train.progress`` is false.
+    """
 
     def __init__(self, config: RunConfig, registry: Registry, run_dir: Path) -> None:
         self.config = config
         self.registry = registry
         self.run_dir = run_dir
         self.device = resolve_device(config.train.device)
+        #: torch's intra-op CPU threads in effect for this run.
+        self.threads = apply_threads(config.train.threads)
+        self.progress = config.train.progress
         # Each component was looked up while the config was structured; build() checks its interface.
         self.loss: Loss = config.loss.build()
         self.schedule: NoiseSchedule | None = config.schedule.build() if config.schedule else None
@@ -114,8 +127,24 @@ class Run:
             trainer.load_state(read_checkpoint(existing))
         # A fresh start drops what a run that died before its first checkpoint had logged.
         metrics.truncate_after(trainer.step)
+        if world.is_main:
+            if self.progress:
+                print(self._describe_training(trainer), file=sys.stderr, flush=True)
+            self.check_prior()
         trainer.run()
         return trainer
+
+    def _describe_training(self, trainer: Trainer) -> str:
+        """The line that opens training: model, data, steps, batch, device and threads."""
+        config = self.config
+        parameters = sum(p.numel() for p in trainer.model.parameters())
+        shape = " × ".join(map(str, (self.data.train.shape[0], *self.data.event_shape)))
+        threads = f"{self.threads} thread{'s' if self.threads != 1 else ''}"
+        return (
+            f"train: {config.model.kind} ({parameters:,} parameters) on {config.data.kind} ({shape}), "
+            f"steps {trainer.step} → {config.train.steps}, batch {config.train.batch_size}, {self.device}"
+            + (f", {threads}" if self.device.type == "cpu" else "")
+        )
 
     # -- trained model --------------------------------------------------------------------
     def checkpoint(self) -> Checkpoint:
@@ -152,6 +181,7 @@ class Run:
         if self.sampler is None:
             raise ConfigError("the run has no [sampler] section; add one or pass --set sampler.kind=NAME @ $.sampler")
         model, standardizer = self.trained_model(use_ema=self.config.sample.use_ema)
+        self.check_prior()
         generator = torch.Generator(device=self.device).manual_seed(self.config.sample.seed if seed is None else seed)
         samples = sample_in_chunks(
             self.sampler,
@@ -162,8 +192,21 @@ class Run:
             generator=generator,
             device=self.device,
             chunk_size=self.config.sample.chunk_size,
+            progress=self.progress,
         )
         return standardizer.inverse(samples)
+
+    def check_prior(self) -> str | None:
+        """Warn (:class:`PriorMismatchWarning`, one line) if the sampler's start does not fit the training data.
+
+        Returns the message, or None when the start fits or the sampler does not start from a Gaussian.
+        """
+        if self.sampler is None:
+            return None
+        message = prior_mismatch(self.sampler, self.schedule, self.data.train)
+        if message is not None:
+            warnings.warn(message, PriorMismatchWarning, stacklevel=2)
+        return message
 
     def log_prob(self, x: torch.Tensor, *, chunk_size: int = 4096, seed: int = 0) -> torch.Tensor:
         """The trained model's log-density at data-space points ``x`` (N, *event), in data space.
@@ -186,16 +229,24 @@ class Run:
         generator = torch.Generator(device=self.device).manual_seed(seed)
         log_det = -sum(math.log(s) for s in standardizer.scale)
         pieces = []
-        for chunk in torch.split(standardizer.forward(x.to(torch.float32)), chunk_size):
-            log_p = self.likelihood.log_prob(model, chunk.to(self.device), schedule=self.schedule, generator=generator)
-            pieces.append(log_p.detach().cpu().double() + log_det)
+        chunks = torch.split(standardizer.forward(x.to(torch.float32)), chunk_size)
+        # An adaptive solver's evaluations are not known in advance: the count is the progress.
+        with Progress("log p", unit="evaluations", enabled=self.progress) as progress:
+            counted = CountedModel(model, progress.update)
+            for index, chunk in enumerate(chunks):
+                progress.set_note(f"chunk {index + 1}/{len(chunks)}, {x.shape[0]} points")
+                log_p = self.likelihood.log_prob(
+                    counted, chunk.to(self.device), schedule=self.schedule, generator=generator
+                )
+                pieces.append(log_p.detach().cpu().double() + log_det)
         return torch.cat(pieces)
 
     def score(self, x: torch.Tensor, sigma: float | None) -> tuple[torch.Tensor, float]:
-        """The trained score at data-space points ``x`` for data-space noise level σ; returns (score, σ).
+        """The trained score at data-space points ``x`` (N, d) for data-space noise level σ; returns (score, σ).
 
         Runs without a schedule (σ = 0 objectives such as implicit or sliced score matching) have
-        only the clean data's score, σ = 0.
+        only the clean data's score, σ = 0. Any σ in the trained range is evaluated as is; where
+        training saw only the schedule's levels, :meth:`off_level_note` says so for a σ between them.
         """
         model, standardizer = self.trained_model()
         if model.parametrization not in KERNEL_PARAMETRIZATIONS:
@@ -231,3 +282,29 @@ class Run:
         with torch.no_grad():
             s = model(standardizer.forward(x).to(self.device), t_model)
         return standardizer.score_to_data(s.cpu()), sigma
+
+    def off_level_note(self, sigma: float) -> str | None:
+        """A note when data-space ``sigma`` is not one of the levels this run trained at; None when it is, or
+        when training drew σ from the whole range (``NoiseSchedule.training_levels``)."""
+        if self.schedule is None or not self.schedule.sigma_conditioned:
+            return None
+        trained = self.schedule.training_levels()
+        if trained is None or sigma <= 0:
+            return None
+        standardizer = self.trained_model()[1]
+        levels = sorted(standardizer.sigma_to_data(float(v)) for v in trained)
+        nearest = min(levels, key=lambda level: abs(math.log(level / sigma)))
+        if abs(nearest / sigma - 1) <= 1e-4:
+            return None
+        below = [v for v in levels if v < sigma]
+        above = [v for v in levels if v > sigma]
+        where = (
+            f"lies between the trained levels {above[0]:.4g} and {below[-1]:.4g}"
+            if below and above
+            else "is not a trained level"
+        )
+        return (
+            f"σ = {sigma:.4g} {where}: this run trained at its {len(levels)} levels only "
+            f'(schedule.training = "levels"), so the score there is the network\'s interpolation, never fit, '
+            f"and less accurate (docs/user-guide.md, 'Scores between levels'); the nearest level is σ = {nearest:.6g}"
+        )

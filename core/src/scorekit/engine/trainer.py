@@ -2,18 +2,19 @@
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import math
 import random
-import sys
+import signal
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
-from tqdm import tqdm
 
 from scorekit.config import TrainConfig
 from scorekit.engine.checkpoint import Checkpoint, latest_checkpoint, write_checkpoint
@@ -21,10 +22,11 @@ from scorekit.engine.distributed import World
 from scorekit.engine.ema import EMA
 from scorekit.engine.metrics import MetricsWriter
 from scorekit.engine.precision import autocast, check_compile, check_precision, grad_scaler
+from scorekit.engine.progress import Progress
 from scorekit.errors import CheckpointError, ConfigError, ScorekitError
 from scorekit.interfaces import Loss, NoiseSchedule, ScoreModel
 
-__all__ = ["NonFiniteLossError", "Trainer", "adam_implementation", "learning_rate"]
+__all__ = ["NonFiniteLossError", "Trainer", "TrainingInterrupted", "adam_implementation", "learning_rate"]
 
 #: Rank r draws from a generator seeded with seed + RANK_SEED_STRIDE·r, so ranks see distinct noise.
 RANK_SEED_STRIDE = 1_000_003
@@ -32,6 +34,16 @@ RANK_SEED_STRIDE = 1_000_003
 
 class NonFiniteLossError(ScorekitError):
     """The loss or the gradient became NaN or infinite."""
+
+
+class TrainingInterrupted(ScorekitError):
+    """Ctrl-C (SIGINT) stopped training between two steps; ``checkpoint`` holds the step it reached."""
+
+    def __init__(self, step: int, checkpoint: Path | None) -> None:
+        saved = f"checkpoint {checkpoint} saved" if checkpoint is not None else "no checkpoint saved"
+        super().__init__(f"training interrupted at step {step}; {saved}")
+        self.step = step
+        self.checkpoint = checkpoint
 
 
 def adam_implementation(device: torch.device) -> dict[str, bool]:
@@ -122,19 +134,29 @@ class Trainer:
         self.skipped = 0
 
     def run(self) -> None:
+        """Train to ``config.steps``.
+
+        A first Ctrl-C lets the current step finish, writes a checkpoint and raises
+        :class:`TrainingInterrupted` (one process; under DDP the ranks could not agree on the step,
+        so Ctrl-C raises KeyboardInterrupt at once and the latest periodic checkpoint stands). A
+        second Ctrl-C interrupts at once.
+        """
+        enabled = self.config.progress and self.world.is_main
+        with (
+            self._graceful_interrupt() as interrupted,
+            Progress("train", self.config.steps, unit="steps", initial=self.step, enabled=enabled) as progress,
+        ):
+            self._run(interrupted, progress)
+
+    def _run(self, interrupted: threading.Event, progress: Progress) -> None:
         config = self.config
         n = self.train.shape[0]
-        progress = tqdm(
-            total=config.steps,
-            initial=self.step,
-            disable=not (config.progress and self.world.is_main and sys.stderr.isatty()),
-            desc="train",
-            dynamic_ncols=True,
-        )
         window_loss = torch.zeros((), device=self.device)
         window_start, window_steps, window_skipped = time.perf_counter(), 0, 0
         self.model.train()
         while self.step < config.steps:
+            if interrupted.is_set():
+                raise TrainingInterrupted(self.step, self.save() if self.step > self.start_step else None)
             lr = learning_rate(config, self.step)
             for group in self.optimizer.param_groups:
                 group["lr"] = lr
@@ -154,6 +176,7 @@ class Trainer:
                 value.backward()
             problem = self._nonfinite(value)
             self.step += 1
+            progress.update()
             if problem is not None:
                 self._handle_nonfinite(problem, value)
                 window_skipped += 1
@@ -182,13 +205,29 @@ class Trainer:
                     record["skipped_steps"] = self.skipped
                 if self.world.is_main:
                     self.metrics.write(record)
-                progress.set_postfix(loss=f"{mean_loss:.4g}" if mean_loss is not None else "skipped")
-                progress.update(window_steps + window_skipped)
+                progress.set_note(f"loss {mean_loss:.4g}" if mean_loss is not None else "every step skipped")
                 window_loss.zero_()
                 window_start, window_steps, window_skipped = time.perf_counter(), 0, 0
             if self.step % config.checkpoint_every == 0 or self.step == config.steps:
                 self.save()
-        progress.close()
+
+    @contextlib.contextmanager
+    def _graceful_interrupt(self) -> Iterator[threading.Event]:
+        """An event set by the first SIGINT; the handler is ours only in a single process's main thread."""
+        interrupted = threading.Event()
+        if self.world.distributed or threading.current_thread() is not threading.main_thread():
+            yield interrupted
+            return
+
+        def handler(signum: int, frame: Any) -> None:
+            interrupted.set()
+            signal.signal(signal.SIGINT, previous)  # a second Ctrl-C interrupts at once
+
+        previous = signal.signal(signal.SIGINT, handler)
+        try:
+            yield interrupted
+        finally:
+            signal.signal(signal.SIGINT, previous)
 
     def close(self) -> None:
         """Leave the process group; the DDP wrapper goes first, since it holds the group's threads."""

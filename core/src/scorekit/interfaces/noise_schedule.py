@@ -41,6 +41,16 @@ class NoiseSchedule(ABC):
     def kernel(self, t: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """(a(t), s(t)), each of shape (B,), for levels ``t`` of shape (B,)."""
 
+    def training_levels(self) -> torch.Tensor | None:
+        """The discrete levels training draws t from (as :meth:`levels`), or None when it draws from a continuum.
+
+        The default: ``levels()`` for a discrete schedule, None for a continuous one. A continuous
+        schedule whose :meth:`sample_t` draws only its levels (NCSN's σ schedules with
+        ``training = "levels"``) returns them, so that the engine can say when a model is asked for
+        a t it was never trained at.
+        """
+        return None if self.continuous else self.levels()
+
     def sample_t(
         self, batch_size: int, *, generator: torch.Generator | None = None, device: torch.device | str = "cpu"
     ) -> torch.Tensor:

@@ -43,6 +43,25 @@ class Sampler(ABC):
         if self.needs_schedule and schedule is None:
             raise ConfigError(f"{type(self).__name__} needs a [schedule] section @ $.schedule")
 
+    def num_evaluations(self, schedule: NoiseSchedule | None) -> int | None:
+        """How many times :meth:`sample` calls the model, when that is known in advance; None otherwise.
+
+        The engine counts the evaluations it sees and shows them against this number as progress
+        (with an estimate of the time left); an adaptive sampler returns None and is shown by count.
+        """
+        return None
+
+    def prior_std(self, schedule: NoiseSchedule | None) -> float | None:
+        """The std of the N(0, std²I) that :meth:`sample` must start from to be right; None if none.
+
+        Samplers that transport their start (the reverse SDE, ODE samplers, ancestral sampling)
+        return it: a start that misses the noisiest marginal p_t₁ biases their samples, and a start
+        at √(a₁² + s₁²) fits only standardized data. The engine compares it with the run's data and
+        warns when they do not fit (:func:`scorekit.engine.prior.prior_mismatch`). Samplers that mix
+        at the first level (annealed Langevin) need not return one.
+        """
+        return None
+
     @abstractmethod
     def sample(
         self,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import math
 from collections.abc import Sequence
 from typing import Any
 
@@ -41,7 +42,10 @@ def check_sampler(
       dtype, on ``device``, finite, not requiring grad;
     - the model's parameters are unchanged and have no gradient;
     - the same generator seed gives identical samples whatever the global RNG's state, and another
-      seed different ones (every sampler draws its initial state from ``generator``).
+      seed different ones (every sampler draws its initial state from ``generator``);
+    - ``num_evaluations(schedule)``, when not None, is the number of model calls one ``sample``
+      makes (the engine shows progress against it); ``prior_std(schedule)`` is None or a positive
+      finite number.
 
     Keep the sampler's steps few (``num_steps = 5``) so the check takes milliseconds.
 
@@ -75,6 +79,43 @@ def check_sampler(
             _require(torch.equal(x, again), name, f"gave different samples for the same generator seed ({where})")
             other = _seeded(draw, seed=1, global_seed=1, device=device)
             _require(not torch.equal(x, other), name, f"gave identical samples for different seeds ({where})")
+            _check_evaluations(sampler, model, shape, schedule, device, dtype, where)
+    std = sampler.prior_std(schedule)
+    _require(
+        std is None or (isinstance(std, float) and math.isfinite(std) and std > 0),
+        name,
+        f"prior_std returned {std!r}, expected None or a positive finite float",
+    )
+
+
+def _check_evaluations(
+    sampler: Sampler,
+    model: ScoreModel,
+    shape: tuple[int, ...],
+    schedule: NoiseSchedule | None,
+    device: torch.device | str,
+    dtype: torch.dtype,
+    where: str,
+) -> None:
+    declared = sampler.num_evaluations(schedule)
+    if declared is None:
+        return
+    calls = [0]
+
+    def count(module: torch.nn.Module, args: Any, output: Any) -> None:
+        calls[0] += 1
+
+    handle = model.register_forward_hook(count)
+    try:
+        draw = functools.partial(_call_sampler, sampler, model, shape, schedule, device, dtype)
+        _seeded(draw, seed=0, global_seed=1, device=device)
+    finally:
+        handle.remove()
+    _require(
+        calls[0] == declared,
+        type(sampler).__name__,
+        f"num_evaluations says {declared} model calls, but sample() made {calls[0]} ({where})",
+    )
 
 
 def _call_sampler(

@@ -73,6 +73,15 @@ class _KernelSampler(Sampler):
         """(sigma, x̂₀ weight, x_t weight, ε̂ weight) of x_p = w₀·x̂₀ + w_x·x_t + w_ε·ε̂ + σ·z."""
         raise NotImplementedError
 
+    def prior_std(self, schedule: NoiseSchedule | None) -> float | None:
+        if schedule is None:
+            return None
+        a, s = (float(v) for v in schedule.kernel(self._levels(schedule)[:1].double()))
+        return math.hypot(a, s)
+
+    def num_evaluations(self, schedule: NoiseSchedule | None) -> int | None:
+        return None if schedule is None else len(self._levels(schedule))
+
     def sample(
         self,
         model: ScoreModel,

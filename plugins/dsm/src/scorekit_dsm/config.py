@@ -6,7 +6,14 @@ import attrs
 
 from scorekit.validators import at_least, decreasing, one_of, positive
 
-__all__ = ["DSMLossConfig", "ExplicitSigmasConfig", "GeometricScheduleConfig", "NCSNLossConfig"]
+__all__ = ["TRAINING", "DSMLossConfig", "ExplicitSigmasConfig", "GeometricScheduleConfig", "NCSNLossConfig"]
+
+#: How training draws σ (``SigmaSchedule.sample_t``): "continuous" (the default), log σ uniform over
+#: [σ_L, σ₁] with the half level step at each end drawn twice as often, so every σ of the range is
+#: trained and the end levels as densely as the inner ones; "log_uniform", log σ uniform over
+#: [σ_L, σ₁]; "levels", the L levels only (Song & Ermon 2019), which leaves the score between them
+#: untrained.
+TRAINING = ("continuous", "log_uniform", "levels")
 
 
 @attrs.frozen(kw_only=True)
@@ -16,8 +23,7 @@ class GeometricScheduleConfig:
     sigma_max: float = attrs.field(default=8.0, validator=positive())
     sigma_min: float = attrs.field(default=0.05, validator=positive())
     num_levels: int = attrs.field(default=10, validator=at_least(2))
-    #: "levels": train on the L levels (Song & Ermon 2019); "log_uniform": on any σ in the range.
-    training: str = attrs.field(default="levels", validator=one_of("levels", "log_uniform"))
+    training: str = attrs.field(default="continuous", validator=one_of(*TRAINING))
 
     def __attrs_post_init__(self) -> None:
         from scorekit.validators import FieldError
@@ -31,7 +37,8 @@ class ExplicitSigmasConfig:
     """A user-given σ₁ > … > σ_L."""
 
     sigmas: list[float] = attrs.field(validator=decreasing())
-    training: str = attrs.field(default="levels", validator=one_of("levels", "log_uniform"))
+    #: How training draws σ, as for ``geometric``.
+    training: str = attrs.field(default="continuous", validator=one_of(*TRAINING))
 
 
 @attrs.frozen(kw_only=True)

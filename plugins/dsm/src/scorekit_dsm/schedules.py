@@ -17,14 +17,18 @@ __all__ = ["ExplicitSigmas", "GeometricSchedule", "SigmaSchedule"]
 class SigmaSchedule(NoiseSchedule):
     """A decreasing σ₁ > … > σ_L; the level t *is* σ and q(x̃ ∣ x) = N(x, σ²I).
 
-    With ``training = "log_uniform"`` training draws log σ uniformly between log σ_L and log σ₁,
-    so a network continuous in σ learns every σ of the range, not just the L levels.
+    ``training`` says how σ is drawn in training (:data:`scorekit_dsm.config.TRAINING`). By default
+    ("continuous") log σ is uniform over [log σ_L − h_L, log σ₁ + h₁], h the half log-step to the
+    neighbouring level, folded back into [log σ_L, log σ₁] at the ends: a network continuous in σ
+    learns every σ of the range, and each level, the end ones too, has the same training mass
+    within half a step of it. "levels" leaves the score between the levels untrained (measured in
+    docs/user-guide.md, "Scores between levels").
     """
 
     continuous: ClassVar[bool] = True
     sigma_conditioned: ClassVar[bool] = True
 
-    def __init__(self, sigmas: torch.Tensor, training: str = "levels") -> None:
+    def __init__(self, sigmas: torch.Tensor, training: str = "continuous") -> None:
         self.sigmas = sigmas
         self.training = training
 
@@ -50,14 +54,26 @@ class SigmaSchedule(NoiseSchedule):
             noise = torch.randn(x0.shape, generator=generator, device=x0.device, dtype=x0.dtype)
         return x0 + append_dims(t.to(x0.dtype), x0) * noise, noise
 
+    def training_levels(self) -> torch.Tensor | None:
+        return self.sigmas if self.training == "levels" else None
+
     def sample_t(
         self, batch_size: int, *, generator: torch.Generator | None = None, device: torch.device | str = "cpu"
     ) -> torch.Tensor:
         if self.training == "levels":
             return super().sample_t(batch_size, generator=generator, device=device)
         low, high = math.log(float(self.sigmas[-1])), math.log(float(self.sigmas[0]))
+        if self.training == "log_uniform" or len(self.sigmas) < 2:
+            u = torch.rand(batch_size, generator=generator, device=device)
+            return (low + (high - low) * u).exp()
+        # Half a log-step beyond each end, folded back: the end levels' one-sided neighbourhoods get
+        # the mass of an inner level's two-sided one.
+        below = 0.5 * (math.log(float(self.sigmas[-2])) - low)
+        above = 0.5 * (high - math.log(float(self.sigmas[1])))
         u = torch.rand(batch_size, generator=generator, device=device)
-        return (low + (high - low) * u).exp()
+        v = (low - below) + (high - low + below + above) * u
+        v = torch.where(v < low, 2 * low - v, v)
+        return torch.where(v > high, 2 * high - v, v).exp()
 
 
 class GeometricSchedule(SigmaSchedule):

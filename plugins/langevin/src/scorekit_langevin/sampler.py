@@ -63,6 +63,9 @@ class LangevinSampler(Sampler):
     def __init__(self, config: LangevinConfig) -> None:
         self.config = config
 
+    def num_evaluations(self, schedule: NoiseSchedule | None) -> int | None:
+        return self.config.num_steps
+
     def sample(
         self,
         model: ScoreModel,

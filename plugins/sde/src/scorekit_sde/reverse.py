@@ -152,6 +152,9 @@ class _SDESampler(Sampler):
         super().check(schedule)
         as_sde(schedule)
 
+    def prior_std(self, schedule: NoiseSchedule | None) -> float | None:
+        return as_sde(schedule).prior_std()
+
 
 class ReverseSDESampler(_SDESampler):
     """Predictor–corrector sampling (Song et al. 2021, Algorithms 2–3) of the reverse-time SDE.
@@ -164,6 +167,11 @@ class ReverseSDESampler(_SDESampler):
 
     def __init__(self, config: ReverseSDEConfig) -> None:
         self.config = config
+
+    def num_evaluations(self, schedule: NoiseSchedule | None) -> int | None:
+        config = self.config
+        per_step = config.corrector_steps + (2 if config.predictor == "heun" else 1)
+        return config.steps * per_step + int(config.denoise)
 
     def sample(
         self,
