@@ -97,3 +97,19 @@ def test_loss_is_a_finite_scalar_with_finite_gradients(registry: Registry) -> No
     value.backward()
     assert value.ndim == 0 and bool(torch.isfinite(value))
     assert all(p.grad is not None and torch.isfinite(p.grad).all() for p in model.parameters())
+
+
+def test_an_epsilon_network_is_refused_instead_of_trained_on_the_wrong_objective(registry: Registry) -> None:
+    """The template declares the score with no kernel of its own: a time_mlp (ε) must not train with it."""
+    from scorekit.builtins.configs import TimeMLPConfig
+    from scorekit.errors import ConfigError
+    from scorekit.nets.time_mlp import TimeMLP
+    from scorekit.testing import check_loss
+
+    loss = build_loss(registry)
+    assert loss.parametrization == "score" and loss.kernel_schedule(None) is None
+    model = TimeMLP(TimeMLPConfig(hidden=8, layers=1))
+    model.bind((2,))
+    with pytest.raises(ConfigError, match=r"needs the model's 'score' but the model predicts 'epsilon'"):
+        loss(model, torch.randn(4, 2), schedule=None)
+    assert check_loss(loss)  # the kit's contract, including the refusal of other predictions

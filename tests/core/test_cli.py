@@ -391,3 +391,43 @@ def test_help_lists_the_presets_and_fitting_set_examples(
         "eval": "--set eval.num_samples=2000",
         "logprob": "--set likelihood.kind=probability_flow",
     }
+
+
+def test_ctrl_c_outside_training_exits_130(
+    trained: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from scorekit.engine.run import Run
+
+    def interrupted(*args: object, **kwargs: object) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(Run, "sample", interrupted)
+    code, _, err = run_cli(["sample", trained, "-n", 5, "-o", tmp_path / "x.npy"], capsys)
+    assert (code, err.strip()) == (130, "error: interrupted")  # click ends the ^C line first
+    assert not (tmp_path / "x.npy").exists()
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        # Implicit score matching evaluates at t = 0, where no kernel turns ε into a score.
+        (
+            ["model.kind='time_mlp'", "loss.kind='ism'"],
+            r"the loss ImplicitScoreMatching needs the model's 'score' but the model predicts 'epsilon'.*"
+            r"set prediction = \"score\" @ \$\.model\.prediction",
+        ),
+        # A score loss cannot train a flow's velocity field.
+        (["model.kind='cnf_mlp'"], r"needs a model that predicts 'epsilon'; this one predicts 'velocity' @ \$\.model"),
+    ],
+)
+def test_a_model_whose_prediction_does_not_convert_is_refused_before_anything_is_written(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], overrides: list[str], message: str
+) -> None:
+    args: list[Any] = ["train", "--run-dir", tmp_path / "run", "--no-pictures"]
+    for override in overrides:
+        args += ["--set", override]
+    code, _, err = run_cli(args, capsys)
+    assert code == 2
+    assert re.search(message, err), err
+    assert len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "run").exists()

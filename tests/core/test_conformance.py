@@ -225,6 +225,49 @@ def test_check_loss_catches_a_check_that_accepts_no_schedule(geometric: NoiseSch
         check_loss(_NeedsScheduleLoss("none"), schedule=geometric)
 
 
+class _SelfConvertingLoss(Loss):
+    """Declares ε but reads the network under the engine's view and converts for itself (wrongly: as a score)."""
+
+    parametrization = "epsilon"
+
+    def __call__(self, model: ScoreModel, x0: torch.Tensor, *, schedule: Any, generator: Any = None) -> torch.Tensor:
+        t = schedule.sample_t(x0.shape[0], generator=generator).to(x0.dtype)
+        x_t, eps = schedule.perturb(x0, t, generator=generator)
+        network = getattr(model, "model", model)  # bypasses the conversion point
+        s = schedule.std(t).to(x0.dtype).reshape(-1, *[1] * (x0.ndim - 1))
+        return 0.5 * (eps + s * network(x_t, t)).square().reshape(x0.shape[0], -1).sum(1).mean()
+
+
+def test_check_loss_catches_a_loss_that_converts_for_itself(geometric: NoiseSchedule) -> None:
+    with pytest.raises(AssertionError, match=r"on a model predicting 'score'.*let the engine convert"):
+        check_loss(_SelfConvertingLoss(), schedule=geometric)
+
+
+@pytest.mark.parametrize(
+    ("loss_name", "loss_options", "schedule_name", "schedule_options"),
+    [
+        ("ddpm", {"prediction": "epsilon"}, "cosine", {"num_steps": 50}),
+        ("ddpm", {"prediction": "x0"}, "cosine", {"num_steps": 50}),
+        ("ddpm", {"prediction": "v"}, "linear", {"num_steps": 50}),
+        ("ddpm", {"prediction": "score"}, "vp", {"num_levels": 20}),
+        ("ncsn", {}, "vp", {"num_levels": 20}),
+        ("ncsn", {}, "subvp", {"num_levels": 20}),
+    ],
+)
+def test_losses_are_one_objective_on_kernels_with_a_below_one(
+    real_registry: Registry,
+    loss_name: str,
+    loss_options: dict[str, Any],
+    schedule_name: str,
+    schedule_options: dict[str, Any],
+) -> None:
+    """Where a(t) < 1 the four predictions differ most; the loss must not notice which one the network gives."""
+    loss = check_config_round_trip(real_registry, "loss", loss_name, loss_options)
+    schedule = check_config_round_trip(real_registry, "schedule", schedule_name, schedule_options)
+    assert loss.parametrization == loss_options.get("prediction", "epsilon")
+    assert check_loss(loss, schedule=schedule, event_shapes=((2,),), dtypes=(torch.float64,))
+
+
 class _WrongShapeSampler(Sampler):
     needs_schedule: ClassVar[bool] = False
 

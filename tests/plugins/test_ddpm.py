@@ -14,7 +14,7 @@ from scorekit.data.mixture import GaussianMixture
 from scorekit.engine.sampling import sample_in_chunks
 from scorekit.errors import ConfigError
 from scorekit.interfaces import select_levels
-from scorekit.parametrization import Reparametrized, as_parametrization, convert
+from scorekit.parametrization import Reparametrized, as_parametrization, convert, view_for
 from scorekit_ddpm.config import (
     AncestralConfig,
     BetasConfig,
@@ -154,9 +154,17 @@ def test_ddpm_loss_is_dsm_with_s_squared_weight_on_an_epsilon_net() -> None:
     model.mean = model.mean + 0.3  # not the optimum, so the loss is not ~d/2 by construction
     x0 = torch.randn(256, 2, generator=torch.Generator().manual_seed(0))
     ddpm = DDPMLoss(DDPMLossConfig())(model, x0, schedule=schedule, generator=torch.Generator().manual_seed(3))
-    score_view = as_parametrization(model, "score", schedule)
-    ncsn = NCSNLoss(NCSNLossConfig())(score_view, x0, schedule=schedule, generator=torch.Generator().manual_seed(3))
+    score_view = as_parametrization(model, "score", schedule)  # a score network of the same function
+    ncsn_loss = NCSNLoss(NCSNLossConfig())
+    ncsn = ncsn_loss(
+        view_for(score_view, ncsn_loss, schedule), x0, schedule=schedule, generator=torch.Generator().manual_seed(3)
+    )
     assert float(ddpm) == pytest.approx(float(ncsn), rel=1e-5)
+    as_score = DDPMLoss(DDPMLossConfig(prediction="score"))  # DSM with λ = s², computed on the score itself
+    dsm = as_score(
+        view_for(model, as_score, schedule), x0, schedule=schedule, generator=torch.Generator().manual_seed(3)
+    )
+    assert float(dsm) == pytest.approx(float(ddpm), rel=1e-5)
     # For data N(μ, σ₀²) the exact ε* leaves E‖ε − ε*‖² = Σ_d a²σ₀²/(a²σ₀² + s²): check the loss's value.
     exact = GaussianEpsilon(schedule, [0.0, 0.0], 1.0)
     x0 = torch.randn(200000, 2, generator=torch.Generator().manual_seed(1))
@@ -166,8 +174,8 @@ def test_ddpm_loss_is_dsm_with_s_squared_weight_on_an_epsilon_net() -> None:
     assert float(loss) == pytest.approx(expected, rel=0.02)
 
 
-def test_ddpm_loss_targets_follow_the_prediction() -> None:
-    """An x₀- or v-model fed the exact answer (built from the ε-oracle) has zero loss."""
+def test_every_ddpm_target_is_zero_on_the_exact_answer_whatever_the_network_predicts() -> None:
+    """Every target of the loss is zero on the exact answer, whatever the network predicts (built from the ε-oracle)."""
     schedule = linear(50)
     oracle = GaussianEpsilon(schedule, [0.0], 1.0)
 
@@ -184,11 +192,16 @@ def test_ddpm_loss_targets_follow_the_prediction() -> None:
             return convert(eps, x, a, s, source="epsilon", target=self.parametrization)
 
     x0 = torch.randn(64, 1, generator=torch.Generator().manual_seed(0))
-    for prediction in ("epsilon", "x0", "v", "score"):
-        model = Exact(prediction)
-        model.x0 = x0
-        loss = DDPMLoss(DDPMLossConfig())(model, x0, schedule=schedule, generator=torch.Generator().manual_seed(1))
-        assert float(loss) < 1e-8, prediction
+    for target in ("epsilon", "x0", "v", "score"):
+        loss = DDPMLoss(DDPMLossConfig(prediction=target))
+        assert loss.parametrization == target
+        for prediction in ("epsilon", "x0", "v", "score"):
+            model = Exact(prediction)
+            model.x0 = x0
+            value = loss(
+                view_for(model, loss, schedule), x0, schedule=schedule, generator=torch.Generator().manual_seed(1)
+            )
+            assert float(value) < 1e-8, (target, prediction)
     assert oracle.parametrization == "epsilon"
 
 
@@ -324,7 +337,7 @@ def test_langevin_runs_on_an_epsilon_network_through_the_engine() -> None:
 def test_conversion_needs_a_schedule_and_a_kernel_prediction() -> None:
     schedule = linear(10)
     model = GaussianEpsilon(schedule, [0.0], 1.0)
-    with pytest.raises(ConfigError, match=r"needs the noise schedule"):
+    with pytest.raises(ConfigError, match=r"without a noise kernel.*@ \$\.model\.prediction"):
         as_parametrization(model, "score", None)
     assert as_parametrization(model, "epsilon", None) is model
     view = as_parametrization(model, "score", schedule)
@@ -336,7 +349,7 @@ def test_conversion_needs_a_schedule_and_a_kernel_prediction() -> None:
         def forward(self, x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
             return x
 
-    with pytest.raises(ConfigError, match="'velocity' cannot serve"):
+    with pytest.raises(ConfigError, match="needs a model that predicts 'epsilon'; this one predicts 'velocity'"):
         as_parametrization(Velocity(), "epsilon", schedule)
 
 

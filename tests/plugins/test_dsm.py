@@ -92,12 +92,16 @@ def test_single_sigma_dsm_matches_vincent_closed_form() -> None:
     assert abs(float(value) - expected) < 5 * expected * math.sqrt(2 / n) * 2
 
 
-def test_ncsn_loss_reads_an_epsilon_model_through_the_kernel() -> None:
-    """λ = s² DSM on an ε-predicting model is ½‖ε − ε̂‖², the value its score view gives (VP kernel, a ≠ 1)."""
+def test_ncsn_loss_is_one_objective_for_an_epsilon_and_a_score_network() -> None:
+    """λ = s² DSM is ½‖ε − ε̂‖² on an ε-network, and the same on its score view (VP kernel, a ≠ 1).
+
+    Called directly, as from a notebook: the loss converts the network on the way in, as the engine does.
+    """
     from scorekit.builtins.configs import TimeMLPConfig
     from scorekit.nets.time_mlp import TimeMLP
     from scorekit.parametrization import as_parametrization
-    from scorekit_dsm.losses import denoising_score_matching
+    from scorekit_dsm.config import NCSNLossConfig
+    from scorekit_dsm.losses import NCSNLoss
     from scorekit_sde.config import VPConfig
     from scorekit_sde.sde import VPSDE
 
@@ -106,16 +110,20 @@ def test_ncsn_loss_reads_an_epsilon_model_through_the_kernel() -> None:
     model = TimeMLP(TimeMLPConfig(hidden=16, layers=2, time_scale=999.0))
     model.bind((3,))
     x0 = torch.randn(64, 3)
-    t = schedule.sample_t(64, generator=torch.Generator().manual_seed(1))
+    loss = NCSNLoss(NCSNLossConfig())
+    assert loss.parametrization == "epsilon"
 
-    def loss(m: ScoreModel) -> torch.Tensor:
-        return denoising_score_matching(m, x0, t, schedule, generator=torch.Generator().manual_seed(2))
+    def value(m: ScoreModel) -> float:
+        with torch.no_grad():
+            return float(loss(m, x0, schedule=schedule, generator=torch.Generator().manual_seed(2)))
 
-    x_t, eps = schedule.perturb(x0, t, generator=torch.Generator().manual_seed(2))
-    expected = 0.5 * (eps - model(x_t, t)).square().sum(1).mean()
-    assert float(loss(model).detach()) == pytest.approx(float(expected.detach()), rel=1e-6)
-    score_view = as_parametrization(model, "score", schedule)
-    assert float(loss(score_view).detach()) == pytest.approx(float(expected.detach()), rel=1e-4)
+    g = torch.Generator().manual_seed(2)
+    t = schedule.sample_t(64, generator=g)
+    x_t, eps = schedule.perturb(x0, t, generator=g)
+    with torch.no_grad():
+        expected = float(0.5 * (eps - model(x_t, t)).square().sum(1).mean())
+    assert value(model) == pytest.approx(expected, rel=1e-6)
+    assert value(as_parametrization(model, "score", schedule)) == pytest.approx(expected, rel=1e-4)
 
 
 @pytest.mark.parametrize("name", ["ism", "ssm"])
@@ -125,9 +133,13 @@ def test_clean_data_objectives_refuse_a_model_that_is_not_a_score(name: str) -> 
     from scorekit.config import structure_as
     from scorekit.errors import ConfigError
     from scorekit.nets.time_mlp import TimeMLP
+    from scorekit.parametrization import view_for
 
     loss = structure_as({"kind": name}, "loss", "$.loss", load_registry()).build()
     model = TimeMLP(TimeMLPConfig(hidden=8, layers=1))
     model.bind((2,))
     with pytest.raises(ConfigError, match=r"predicts 'epsilon'.*\$\.model\.prediction"):
-        loss(model, torch.randn(4, 2), schedule=None)
+        view_for(model, loss, None)
+    with pytest.raises(ConfigError, match=r"predicts 'epsilon'"):  # a schedule in the run changes nothing at t = 0
+        entry = load_registry().get("schedule", "geometric")
+        view_for(model, loss, entry.build(entry.config()))

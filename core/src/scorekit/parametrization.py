@@ -13,10 +13,12 @@ v          v = a·ε − s·x₀                     ε = (a·v + s·x_t)/(a² +
 =========  =================================  =====================================
 
 (``v`` is Salimans & Ho's velocity for a² + s² = 1; the formula above holds for any a, s.) A
-model declares its own in :attr:`ScoreModel.parametrization`; a sampler or loss declares the one
-it consumes, and :func:`as_parametrization` puts a view between them, so an ε-network drives a
-Langevin sampler (which wants the score) and a score network drives DDPM's ancestral sampler
-(which wants ε). A CNF's "velocity" is no function of ε and converts to nothing.
+model declares its own in :attr:`ScoreModel.parametrization`; a loss, sampler or likelihood declares
+the one it consumes (its ``parametrization``), and the engine hands it the model through
+:func:`view_for`, the one conversion point: an ε-network drives a Langevin sampler (which wants the
+score), a score network drives DDPM's ancestral sampler (which wants ε), and a loss computes its
+objective on the prediction it declares whatever the network outputs. No component converts for
+itself. A CNF's "velocity" is no function of ε and converts to nothing.
 """
 
 from __future__ import annotations
@@ -24,7 +26,10 @@ from __future__ import annotations
 import torch
 
 from scorekit.errors import ConfigError
+from scorekit.interfaces.likelihood import Likelihood
+from scorekit.interfaces.loss import Loss
 from scorekit.interfaces.noise_schedule import NoiseSchedule
+from scorekit.interfaces.sampler import Sampler
 from scorekit.interfaces.score_model import ScoreModel
 from scorekit.tensors import append_dims
 
@@ -33,7 +38,7 @@ __all__ = [
     "Reparametrized",
     "as_parametrization",
     "convert",
-    "require_score",
+    "view_for",
 ]
 
 #: Predictions that are functions of (x_t, ε) through the kernel, hence of one another.
@@ -94,33 +99,39 @@ class Reparametrized(ScoreModel):
         return convert(self.model(x, t), x, a, s, source=self.model.parametrization, target=self.target)
 
 
-def as_parametrization(model: ScoreModel, target: str, schedule: NoiseSchedule | None) -> ScoreModel:
+def as_parametrization(
+    model: ScoreModel, target: str, schedule: NoiseSchedule | None, *, consumer: str | None = None
+) -> ScoreModel:
     """``model`` itself if it predicts ``target``, else a :class:`Reparametrized` view through ``schedule``.
 
     Raises ConfigError when no conversion exists: a different prediction without a schedule (the
     kernel is needed), or a prediction outside :data:`KERNEL_PARAMETRIZATIONS` (a CNF's velocity).
+    ``consumer`` ("the loss 'ism'") names who needs ``target`` in the message.
     """
     source = model.parametrization
     if source == target:
         return model
+    who = consumer or "this run"
     if source not in KERNEL_PARAMETRIZATIONS or target not in KERNEL_PARAMETRIZATIONS:
-        raise ConfigError(f"a model that predicts {source!r} cannot serve where {target!r} is needed @ $.model")
+        raise ConfigError(f"{who} needs a model that predicts {target!r}; this one predicts {source!r} @ $.model")
     if schedule is None:
+        hint = f'set prediction = "{target}" @ $.model.prediction'
         raise ConfigError(
-            f"turning the model's {source!r} prediction into {target!r} needs the noise schedule's kernel; "
-            "add a [schedule] section @ $.schedule"
+            f"{who} needs the model's {target!r} but the model predicts {source!r}, and without a noise "
+            f"kernel at the t it is evaluated at one cannot be turned into the other; {hint}"
         )
     return Reparametrized(model, target, schedule)
 
 
-def require_score(model: ScoreModel, user: str) -> None:
-    """Raise ConfigError unless ``model`` outputs the score itself (for objectives with no kernel to convert through).
+def view_for(model: ScoreModel, consumer: Loss | Sampler | Likelihood, schedule: NoiseSchedule | None) -> ScoreModel:
+    """The model as ``consumer`` (a Loss, Sampler or Likelihood) declares it wants it: the one conversion point.
 
-    Implicit and sliced score matching learn the clean data's score at t = 0, where ε, x₀ and v
-    have no meaning.
+    ``consumer.parametrization`` names the prediction; the kernel that converts is the run's
+    ``schedule``, or for a loss the one :meth:`Loss.kernel_schedule` names (single-σ DSM's own σ; None
+    for objectives on the clean data, which then need a model of their own prediction). Raises
+    ConfigError when no conversion exists. The engine calls it once per phase (training, sampling,
+    likelihood); a component never converts for itself.
     """
-    if model.parametrization != "score":
-        raise ConfigError(
-            f"{user} learns the score itself, but the model predicts {model.parametrization!r}; "
-            'set prediction = "score" @ $.model.prediction'
-        )
+    kernel = consumer.kernel_schedule(schedule) if isinstance(consumer, Loss) else schedule
+    role = "loss" if isinstance(consumer, Loss) else "sampler" if isinstance(consumer, Sampler) else "likelihood"
+    return as_parametrization(model, consumer.parametrization, kernel, consumer=f"the {role} {type(consumer).__name__}")

@@ -21,6 +21,15 @@ class TemplateDSMLoss(Loss):
 
     #: The loss draws its own noise at its own σ, so a run needs no [schedule] section for it.
     needs_schedule: ClassVar[bool] = False
+    #: What ``model`` outputs in __call__: the engine converts a network that predicts something
+    #: else (ε, x₀, v) before the loss sees it, through the kernel ``kernel_schedule`` names.
+    parametrization = "score"
+
+    def kernel_schedule(self, schedule: NoiseSchedule | None) -> None:
+        # t = σ here is this loss's own, not the run's schedule's: with no kernel to convert through,
+        # the engine accepts only a model that predicts the score, and says so in one line otherwise.
+        # (The dsm plugin's DSMLoss returns a one-level schedule instead, and takes any prediction.)
+        return None
 
     def __init__(self, config: TemplateDSMConfig) -> None:
         self.sigma = config.sigma

@@ -30,7 +30,7 @@ from scorekit.engine.threads import apply_threads
 from scorekit.engine.trainer import Trainer
 from scorekit.errors import CheckpointError, ConfigError, UserError
 from scorekit.interfaces import Likelihood, Loss, NoiseSchedule, Sampler, ScoreModel
-from scorekit.parametrization import KERNEL_PARAMETRIZATIONS, as_parametrization
+from scorekit.parametrization import KERNEL_PARAMETRIZATIONS, as_parametrization, view_for
 
 __all__ = ["CONFIG_FILE", "Run"]
 
@@ -103,12 +103,14 @@ class Run:
         if resume and existing is None:
             raise UserError(f"--resume: {self.run_dir} holds no checkpoint to resume from")
         data = self.data
+        model = self.new_model(data.event_shape)
+        self.check_predictions(model)  # before anything is written
         metrics = MetricsWriter(self.run_dir / METRICS_FILE, enabled=world.is_main)
         if world.is_main:
             self.run_dir.mkdir(parents=True, exist_ok=True)
             write_toml_file(self.config, self.run_dir / CONFIG_FILE)
         trainer = Trainer(
-            self.new_model(data.event_shape),
+            model,
             self.loss,
             self.schedule,
             data.train,
@@ -133,6 +135,13 @@ class Run:
             self.check_prior()
         trainer.run()
         return trainer
+
+    def check_predictions(self, model: ScoreModel) -> None:
+        """Raise ConfigError unless the model's prediction converts to what the loss, sampler and likelihood consume."""
+        view_for(model, self.loss, self.schedule)
+        for component in (self.sampler, self.likelihood):
+            if component is not None:
+                view_for(model, component, self.schedule)
 
     def _describe_training(self, trainer: Trainer) -> str:
         """The line that opens training: model, data, steps, batch, device and threads."""
@@ -232,7 +241,7 @@ class Run:
         chunks = torch.split(standardizer.forward(x.to(torch.float32)), chunk_size)
         # An adaptive solver's evaluations are not known in advance: the count is the progress.
         with Progress("log p", unit="evaluations", enabled=self.progress) as progress:
-            counted = CountedModel(model, progress.update)
+            counted = CountedModel(view_for(model, self.likelihood, self.schedule), progress.update)
             for index, chunk in enumerate(chunks):
                 progress.set_note(f"chunk {index + 1}/{len(chunks)}, {x.shape[0]} points")
                 log_p = self.likelihood.log_prob(

@@ -8,7 +8,7 @@ import torch
 
 from scorekit.engine.progress import Progress
 from scorekit.interfaces import NoiseSchedule, Sampler, ScoreModel
-from scorekit.parametrization import as_parametrization
+from scorekit.parametrization import view_for
 
 __all__ = ["CountedModel", "sample_in_chunks"]
 
@@ -57,7 +57,7 @@ def sample_in_chunks(
     With ``progress`` the model evaluations are reported on stderr (:class:`Progress`), against
     ``Sampler.num_evaluations`` per chunk where the sampler knows it.
     """
-    model = as_parametrization(model, sampler.parametrization, schedule)
+    model = view_for(model, sampler, schedule)
     chunks = []
     starts = range(0, num, chunk_size)
     per_chunk = sampler.num_evaluations(schedule)

@@ -25,6 +25,7 @@ from scorekit.engine.precision import autocast, check_compile, check_precision, 
 from scorekit.engine.progress import Progress
 from scorekit.errors import CheckpointError, ConfigError, ScorekitError
 from scorekit.interfaces import Loss, NoiseSchedule, ScoreModel
+from scorekit.parametrization import view_for
 
 __all__ = ["NonFiniteLossError", "Trainer", "TrainingInterrupted", "adam_implementation", "learning_rate"]
 
@@ -119,6 +120,8 @@ class Trainer:
             # (what it predicts, its event shape) on the model it is handed.
             self.forward_model.parametrization = model.parametrization
             self.forward_model.event_shape = model.event_shape
+        # The one conversion point: the loss sees the prediction it declares (Loss.parametrization).
+        self.forward_model = view_for(self.forward_model, loss, schedule)  # type: ignore[arg-type]
         if config.compile:
             self.forward_model = torch.compile(self.forward_model)  # type: ignore[assignment]
         self.parameters = [p for p in model.parameters() if p.requires_grad]

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from typing import Any
 
 import torch
 
 from scorekit.errors import ConfigError
+from scorekit.interfaces._convert import converting
 from scorekit.interfaces.noise_schedule import NoiseSchedule
 from scorekit.interfaces.score_model import ScoreModel
 
@@ -28,6 +30,15 @@ class Likelihood(ABC):
 
     #: Whether the likelihood needs the run's NoiseSchedule (probability-flow ODEs do).
     needs_schedule: bool = False
+    #: The prediction :meth:`log_prob` expects from the model ("score" for the probability-flow ODE,
+    #: "velocity" for a CNF); the engine hands it a converted view when the network predicts another
+    #: kernel quantity (:func:`scorekit.parametrization.view_for`).
+    parametrization: str = "score"
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if "log_prob" in cls.__dict__:  # a direct call from Python converts as the engine does
+            cls.log_prob = converting(cls.__dict__["log_prob"])  # type: ignore[method-assign]
 
     def check(self, schedule: NoiseSchedule | None) -> None:
         """Raise ConfigError (with a ``@ $.section`` path) if this likelihood cannot work with ``schedule``."""

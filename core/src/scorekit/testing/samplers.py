@@ -10,7 +10,7 @@ from typing import Any
 import torch
 
 from scorekit.interfaces import NoiseSchedule, Sampler, ScoreModel
-from scorekit.parametrization import KERNEL_PARAMETRIZATIONS, as_parametrization
+from scorekit.parametrization import KERNEL_PARAMETRIZATIONS, view_for
 from scorekit.testing._common import (
     DTYPES,
     EVENT_SHAPES,
@@ -129,6 +129,6 @@ def _call_sampler(
 ) -> Any:
     """One draw as the engine makes it: under torch.no_grad, the model seen through the sampler's prediction."""
     if model.parametrization in KERNEL_PARAMETRIZATIONS and sampler.parametrization in KERNEL_PARAMETRIZATIONS:
-        model = as_parametrization(model, sampler.parametrization, schedule)
+        model = view_for(model, sampler, schedule)  # a CNF's velocity: the reference stands in for it
     with torch.no_grad():
         return sampler.sample(model, shape, schedule=schedule, generator=g, device=device, dtype=dtype)

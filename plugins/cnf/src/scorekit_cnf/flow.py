@@ -65,6 +65,7 @@ class CNFLoss(Loss):
     """−E log p_θ(x), maximum likelihood of the flow (Chen et al. 2018; Grathwohl et al. 2019)."""
 
     needs_schedule: ClassVar[bool] = False
+    parametrization = "velocity"
 
     def __init__(self, config: CNFLossConfig) -> None:
         self.t1 = config.t1
@@ -85,6 +86,8 @@ class CNFLoss(Loss):
 
 class CNFLikelihood(Likelihood):
     """log p_θ(x) of the flow; the exact trace by default, so the value is deterministic."""
+
+    parametrization = "velocity"
 
     def __init__(self, config: CNFLikelihoodConfig) -> None:
         self.t1 = config.t1

@@ -57,7 +57,12 @@ class BetasConfig:
 
 @attrs.frozen(kw_only=True)
 class DDPMLossConfig:
-    """L_simple: ½‖target − f_θ(x_t, t)‖², t uniform over the levels; the target is what the model predicts."""
+    """L_simple: ½‖target − f_θ(x_t, t)‖², t uniform over the levels, on the prediction named here."""
+
+    #: The quantity the loss regresses: "epsilon" (Ho et al.'s L_simple), "x0", "v" (Salimans & Ho
+    #: 2022) or "score" (DSM with λ = s²). Any network trains with any of them: the engine converts
+    #: its output through the kernel; the choice sets only the weighting over t.
+    prediction: str = attrs.field(default="epsilon", validator=one_of("epsilon", "x0", "v", "score"))
 
 
 @attrs.frozen(kw_only=True)

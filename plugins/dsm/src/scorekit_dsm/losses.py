@@ -7,8 +7,7 @@ from typing import ClassVar
 import torch
 
 from scorekit.interfaces import Loss, NoiseSchedule, ScoreModel
-from scorekit.parametrization import convert
-from scorekit.tensors import append_dims, batch_sum
+from scorekit.tensors import batch_sum
 from scorekit_dsm.config import DSMLossConfig, NCSNLossConfig
 
 __all__ = ["DSMLoss", "NCSNLoss", "denoising_score_matching"]
@@ -30,20 +29,16 @@ def denoising_score_matching(
     magnitude no longer depends on s (Song & Ermon 2019, eq. 6). Sums over event dimensions,
     averages over the batch.
 
-    A model that predicts ε, x₀ or v is read through the kernel: s·s_θ = −ε̂, so the summand is
-    ½‖ε − ε̂‖², Ho et al.'s loss, whatever the model predicts.
+    ``model`` predicts ε (the losses' ``parametrization``; the engine converts a network that
+    predicts the score, x₀ or v): with ε̂ = −s·s_θ the summand is ½‖ε − ε̂‖²·s^(λ−2), Ho et al.'s
+    loss at λ = s².
     """
     x_t, noise = schedule.perturb(x0, t, generator=generator)
-    s = append_dims(schedule.std(t).to(x0.dtype), x0)
-    output = model(x_t, t)
-    if model.parametrization == "score":
-        residual = output * s + noise
-    else:
-        a, s_t = schedule.kernel(t)
-        residual = noise - convert(output, x_t, a, s_t, source=model.parametrization, target="epsilon")
+    residual = noise - model(x_t, t)
     per_sample = 0.5 * batch_sum(residual.square())
     if weight_power != 2.0:
-        per_sample = per_sample * (s.flatten() ** (weight_power - 2.0))
+        s = schedule.std(t).to(x0.dtype)
+        per_sample = per_sample * (s ** (weight_power - 2.0))
     return per_sample.mean()
 
 
@@ -72,9 +67,13 @@ class DSMLoss(Loss):
     """
 
     needs_schedule: ClassVar[bool] = False
+    parametrization = "epsilon"
 
     def __init__(self, config: DSMLossConfig) -> None:
         self.schedule = _FixedSigma(config.sigma)
+
+    def kernel_schedule(self, schedule: NoiseSchedule | None) -> NoiseSchedule:
+        return self.schedule  # the model is evaluated at t = σ of this loss, whatever the run's schedule
 
     def __call__(
         self,
@@ -94,6 +93,8 @@ class NCSNLoss(Loss):
     Each sample gets one σ drawn by the schedule (uniform over levels by default), an unbiased
     estimate of the average over levels.
     """
+
+    parametrization = "epsilon"
 
     def __init__(self, config: NCSNLossConfig) -> None:
         self.weight_power = config.weight_power

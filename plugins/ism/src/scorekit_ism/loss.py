@@ -7,7 +7,6 @@ from typing import ClassVar
 import torch
 
 from scorekit.interfaces import Loss, NoiseSchedule, ScoreModel, TraceEstimator
-from scorekit.parametrization import require_score
 from scorekit.tensors import batch_sum
 from scorekit_ism.config import ISMConfig
 
@@ -25,6 +24,9 @@ class ImplicitScoreMatching(Loss):
 
     needs_schedule: ClassVar[bool] = False
 
+    def kernel_schedule(self, schedule: NoiseSchedule | None) -> None:
+        return None  # the clean data's score at t = 0: ε, x₀ and v have no meaning there
+
     def __init__(self, config: ISMConfig) -> None:
         self.estimator: TraceEstimator = config.estimator.build()
 
@@ -36,7 +38,6 @@ class ImplicitScoreMatching(Loss):
         schedule: NoiseSchedule | None = None,
         generator: torch.Generator | None = None,
     ) -> torch.Tensor:
-        require_score(model, "implicit score matching")
         t = torch.zeros(x0.shape[0], device=x0.device, dtype=x0.dtype)
         score, trace = self.estimator.trace(lambda x: model(x, t), x0, create_graph=True, generator=generator)
         return (0.5 * batch_sum(score.square()) + trace).mean()

@@ -29,7 +29,7 @@ import torch
 from scorekit.errors import ConfigError
 from scorekit.interfaces import Likelihood, NoiseSchedule, Sampler, ScoreModel, Solver, TraceEstimator
 from scorekit.ode import flow_log_prob
-from scorekit.parametrization import as_parametrization, convert
+from scorekit.parametrization import convert
 from scorekit.tensors import append_dims, batch_sum
 from scorekit_sde.config import ProbabilityFlowConfig, ProbabilityFlowLikelihoodConfig, ReverseSDEConfig
 from scorekit_sde.sde import SDE, GaussianSDE
@@ -271,10 +271,9 @@ class ProbabilityFlowLikelihood(Likelihood):
         generator: torch.Generator | None = None,
     ) -> torch.Tensor:
         sde = as_sde(schedule)
-        score = as_parametrization(model, "score", sde)  # a ConfigError for a CNF's velocity
         with torch.no_grad():
             return flow_log_prob(
-                probability_flow(sde, score, x.shape[0]),
+                probability_flow(sde, model, x.shape[0]),
                 x,
                 solver=self.solver,
                 estimator=self.estimator,

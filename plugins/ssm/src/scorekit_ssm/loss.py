@@ -7,7 +7,6 @@ from typing import ClassVar
 import torch
 
 from scorekit.interfaces import Loss, NoiseSchedule, ScoreModel, TraceEstimator
-from scorekit.parametrization import require_score
 from scorekit.tensors import batch_sum
 from scorekit_ssm.config import SSMConfig
 
@@ -23,6 +22,10 @@ class SlicedScoreMatching(Loss):
     """
 
     needs_schedule: ClassVar[bool] = False
+
+    def kernel_schedule(self, schedule: NoiseSchedule | None) -> None:
+        return None  # the clean data's score at t = 0: ε, x₀ and v have no meaning there
+
     #: SSM-VR replaces (vᵀs)² by its expectation ‖s‖² over v (Song et al. 2019, eq. 8).
     variance_reduced: ClassVar[bool] = False
 
@@ -42,7 +45,6 @@ class SlicedScoreMatching(Loss):
         schedule: NoiseSchedule | None = None,
         generator: torch.Generator | None = None,
     ) -> torch.Tensor:
-        require_score(model, "sliced score matching")
         t = torch.zeros(x0.shape[0], device=x0.device, dtype=x0.dtype)
         with torch.enable_grad():
             x = x0.detach().requires_grad_(True)
