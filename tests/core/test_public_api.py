@@ -54,3 +54,19 @@ def test_cli_and_plugin_discovery_do_not_import_torch() -> None:
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert result.stdout.strip() == "False"
+
+
+def test_every_package_ships_its_type_information() -> None:
+    """PEP 561: a plugin's users type-check against it only if its wheel carries py.typed."""
+    import tomllib
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    projects = [root / "core", *sorted((root / "plugins").iterdir()), *sorted((root / "contrib").iterdir())]
+    for project in projects:
+        if not (project / "pyproject.toml").exists():
+            continue
+        (package,) = (d for d in (project / "src").iterdir() if (d / "__init__.py").exists())
+        data = tomllib.loads((project / "pyproject.toml").read_text())
+        declared = data["tool"]["setuptools"]["package-data"][package.name]
+        assert "py.typed" in declared and (package / "py.typed").exists(), project.name

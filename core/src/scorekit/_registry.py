@@ -289,7 +289,7 @@ def _collect(registry: Registry, pm: pluggy.PluginManager, info: PluginInfo, mod
     def register_preset(name: str, toml_text: str, *, summary: str = "") -> None:
         presets.append(Preset(name, toml_text, info, summary))
 
-    arguments = {
+    arguments: dict[str, dict[str, Callable[..., None]]] = {
         "scorekit_register_components": {"register": register_component},
         "scorekit_register_presets": {"register": register_preset},
     }

@@ -128,7 +128,7 @@ def cli() -> None:
 def plugins(as_json: bool) -> None:
     """List installed plugins, their components by kind, presets, and plugins that failed."""
     registry = _registry()
-    rows = [
+    rows: list[dict[str, Any]] = [
         {
             "plugin": p.name,
             "distribution": p.distribution,
@@ -591,7 +591,8 @@ def main(argv: list[str] | None = None) -> None:
     except _Interrupted as exc:
         _fail(str(exc), 130)
     except click.ClickException as exc:
-        hint = f" (see '{exc.ctx.command_path} --help')" if getattr(exc, "ctx", None) else ""
+        ctx = getattr(exc, "ctx", None)  # a UsageError's
+        hint = f" (see '{ctx.command_path} --help')" if ctx is not None else ""
         _fail(exc.format_message() + hint, exc.exit_code)
     except UserError as exc:
         _fail(str(exc), 2)

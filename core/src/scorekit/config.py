@@ -235,7 +235,7 @@ def _structure(data: Any, cls: type, path: str, registry: Registry | None = None
     if not isinstance(data, dict):
         raise ConfigError(f"expected a table, got {type(data).__name__} @ {path}")
     try:
-        instance = _converter.structure(data, cls)
+        instance: Any = _converter.structure(data, cls)
     except FieldError as exc:
         raise ConfigError(f"{exc.message} @ {path}.{exc.field}") from None
     except cattrs.BaseValidationError as exc:

@@ -129,7 +129,7 @@ def _read_image(file: Path, channels: int, size: Sequence[int] | None) -> np.nda
                         f"{file}: {image.mode} images (16-bit or float) are not read; "
                         "save 8-bit images, or the images as an array in a .npy file"
                     )
-                source = image
+                source: Image.Image = image
                 # Pillow asks for this step itself (with a warning) before dropping such transparency.
                 if image.mode == "P" and "transparency" in image.info:
                     source = image.convert("RGBA")

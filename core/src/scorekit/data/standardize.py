@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Mapping
-from typing import Any
+from typing import Any, overload
 
 import attrs
 import torch
@@ -140,10 +140,18 @@ class Standardizer:
             )
         return self.scale[0]
 
+    @overload
+    def sigma_to_data(self, sigma_model: float) -> float: ...
+    @overload
+    def sigma_to_data(self, sigma_model: Tensor) -> Tensor: ...
     def sigma_to_data(self, sigma_model: float | Tensor) -> float | Tensor:
         """Noise level in data units, σ_x = scale · σ_y; only for modes "none" and "scalar"."""
         return sigma_model * self._isotropic_scale()
 
+    @overload
+    def sigma_to_model(self, sigma_data: float) -> float: ...
+    @overload
+    def sigma_to_model(self, sigma_data: Tensor) -> Tensor: ...
     def sigma_to_model(self, sigma_data: float | Tensor) -> float | Tensor:
         """Noise level in model units, σ_y = σ_x / scale; only for modes "none" and "scalar"."""
         return sigma_data / self._isotropic_scale()

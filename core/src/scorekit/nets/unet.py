@@ -105,10 +105,12 @@ class UNet(ScoreModel):
                 self.up.append(
                     nn.Sequential(nn.Upsample(scale_factor=2, mode="nearest"), nn.Conv2d(c, c, 3, padding=1))
                 )
-        self.head = nn.Sequential(nn.GroupNorm(config.groups, c), nn.SiLU(), nn.Conv2d(c, in_channels, 3, padding=1))
+        last = nn.Conv2d(c, in_channels, 3, padding=1)
         # A zero last layer starts the net at output 0, a common choice for ε-prediction.
-        nn.init.zeros_(self.head[-1].weight)
-        nn.init.zeros_(self.head[-1].bias)
+        nn.init.zeros_(last.weight)
+        assert last.bias is not None
+        nn.init.zeros_(last.bias)
+        self.head = nn.Sequential(nn.GroupNorm(config.groups, c), nn.SiLU(), last)
         self._multiple = 2 ** (len(widths) - 1)
 
     def forward(self, x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:

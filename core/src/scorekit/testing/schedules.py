@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Sequence
 
@@ -70,10 +71,11 @@ def check_schedule(schedule: NoiseSchedule, *, num: int = 2048, dtypes: Sequence
             where = f"t = {level.item():.6g}, {dtype}"
             x0 = torch.full((num, 2), c, dtype=dtype)
             tt = level.expand(num)
-            x_t, eps = _seeded(lambda g, x0=x0, tt=tt: schedule.perturb(x0, tt, generator=g), seed=0, global_seed=1)
+            perturb = functools.partial(_perturb, schedule, x0, tt)
+            x_t, eps = _seeded(perturb, seed=0, global_seed=1)
             _require(x_t.shape == x0.shape and eps.shape == x0.shape, name, f"perturb returned a wrong shape ({where})")
             _require(x_t.dtype == dtype, name, f"perturb returned x_t in {x_t.dtype} for {dtype} input ({where})")
-            again, _ = _seeded(lambda g, x0=x0, tt=tt: schedule.perturb(x0, tt, generator=g), seed=0, global_seed=2)
+            again, _ = _seeded(perturb, seed=0, global_seed=2)
             _require(torch.equal(x_t, again), name, f"perturb gave different x_t for the same generator seed ({where})")
             a_l, s_l = (v[index].item() for v in (a, s))
             closed = a_l * c + s_l * eps.double()
@@ -94,3 +96,9 @@ def check_schedule(schedule: NoiseSchedule, *, num: int = 2048, dtypes: Sequence
                 name,
                 f"perturb's standard deviation is {std:.6g}, expected s = {s_l:.6g} ({where})",
             )
+
+
+def _perturb(
+    schedule: NoiseSchedule, x0: torch.Tensor, t: torch.Tensor, g: torch.Generator
+) -> tuple[torch.Tensor, torch.Tensor]:
+    return schedule.perturb(x0, t, generator=g)

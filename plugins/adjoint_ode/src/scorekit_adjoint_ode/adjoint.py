@@ -18,7 +18,7 @@ graph at a time, whatever the number of steps.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, cast
 
 import attrs
 import torch
@@ -139,7 +139,7 @@ class _AdjointFunction(torch.autograd.Function):
             state = torch.stack([ys[i], a])
             span = t[i - 1 : i + 1].flip(0).detach()
             if fixed_steps is not None:  # the forward pass's steps on this interval
-                solver = type(solver)(FixedStepConfig(steps=fixed_steps[i - 1]))
+                solver = cast("type[FixedStepSolver]", type(solver))(FixedStepConfig(steps=fixed_steps[i - 1]))
             states, quads = _solve_backward(solver, dynamics, state, a_theta, span, adjoint.seminorm, sizes)
             adjoint.stats.add(solver.stats, backward=True)
             a = states[-1][1] + grad_ys[i - 1]

@@ -11,9 +11,9 @@ import torch
 
 from scorekit.errors import ConfigError
 from scorekit.interfaces import QuadratureFunc, Solver, SolveStats
-from scorekit_adjoint_ode import _rk
+from scorekit_adjoint_ode import _rk, tableaus
 from scorekit_adjoint_ode.config import AdaptiveConfig, FixedStepConfig
-from scorekit_adjoint_ode.tableaus import BOSH3, DOPRI5, EULER, MIDPOINT, RK4, Tableau
+from scorekit_adjoint_ode.tableaus import Tableau
 
 __all__ = ["RK4", "Bosh3", "Dopri5", "Euler", "FixedStepSolver", "Midpoint", "RungeKuttaSolver", "check_times"]
 
@@ -41,10 +41,14 @@ def check_times(y0: Any, t: Any, name: str) -> torch.Tensor:
     return t
 
 
+#: ``func(t, y) -> (dy/dt, dq/dt or None)``: a QuadratureFunc, or plain dynamics with no quadrature.
+_Dynamics = Callable[[torch.Tensor, torch.Tensor], tuple[torch.Tensor, torch.Tensor | None]]
+
+
 class _Evaluator:
     """func(t, y) behind the RK machinery: t as a 0-dim tensor, output shape checked once, NFE counted."""
 
-    def __init__(self, func: QuadratureFunc, y0: torch.Tensor, q0: torch.Tensor | None, stats: SolveStats, name: str):
+    def __init__(self, func: _Dynamics, y0: torch.Tensor, q0: torch.Tensor | None, stats: SolveStats, name: str):
         self.func, self.stats, self.name = func, stats, name
         self.dtype, self.device = y0.dtype, y0.device
         self.shapes = (y0.shape, None if q0 is None else q0.shape)
@@ -109,7 +113,7 @@ class RungeKuttaSolver(Solver):
 
     def _solve(
         self,
-        func: QuadratureFunc,
+        func: _Dynamics,
         y0: torch.Tensor,
         q0: torch.Tensor | None,
         t: torch.Tensor,
@@ -180,6 +184,7 @@ class AdaptiveSolver(RungeKuttaSolver):
         quadrature_error: bool = True,
         norm_y: _rk.Norm = _rk.rms_norm,
         norm_q: _rk.Norm = _rk.rms_norm,
+        **_: Any,
     ) -> tuple[list[torch.Tensor], list[torch.Tensor] | None]:
         c = self.config
         return _rk.solve_adaptive(
@@ -208,28 +213,28 @@ class AdaptiveSolver(RungeKuttaSolver):
 class Euler(FixedStepSolver):
     """Forward Euler, y ← y + h·f(t, y): order 1, one evaluation per step."""
 
-    tableau = EULER
+    tableau = tableaus.EULER
 
 
 class Midpoint(FixedStepSolver):
     """Explicit midpoint: order 2, two evaluations per step."""
 
-    tableau = MIDPOINT
+    tableau = tableaus.MIDPOINT
 
 
 class RK4(FixedStepSolver):
     """The classical Runge–Kutta method: order 4, four evaluations per step."""
 
-    tableau = RK4
+    tableau = tableaus.RK4
 
 
 class Bosh3(AdaptiveSolver):
     """Bogacki–Shampine 3(2), FSAL: three evaluations per step; cheap at loose tolerances."""
 
-    tableau = BOSH3
+    tableau = tableaus.BOSH3
 
 
 class Dopri5(AdaptiveSolver):
     """Dormand–Prince 5(4), FSAL, quartic dense output: six evaluations per step (MATLAB's ode45)."""
 
-    tableau = DOPRI5
+    tableau = tableaus.DOPRI5
