@@ -86,3 +86,23 @@ def test_nested_table_overrides_and_round_trips() -> None:
 def test_nested_errors_carry_the_path(override: str, message: str) -> None:
     with pytest.raises(ConfigError, match=message):
         load_config(_raw(override), _registry())
+
+
+def test_every_component_builds_from_its_default_config_outside_a_run() -> None:
+    """``entry.build(entry.config())``, the way the interfaces' docstrings show, resolves nested components."""
+    from scorekit.config import interface_of
+
+    registry = load_registry()
+    built = 0
+    for kind in ("schedule", "loss", "sampler", "likelihood", "solver", "trace_estimator", "model"):
+        for name in registry.names(kind):
+            entry = registry.get(kind, name)
+            if any(field.default is attrs.NOTHING for field in attrs.fields(entry.config)):
+                continue  # options without defaults (a β list, a σ list) have no default instance
+            component = entry.build(entry.config())
+            interface = interface_of(kind)
+            assert interface is not None and isinstance(component, interface), (kind, name)
+            for value in vars(component).values():  # nested components are built, not left as tables
+                assert not isinstance(value, Component), (kind, name)
+            built += 1
+    assert built >= 25

@@ -112,8 +112,21 @@ class ComponentEntry:
     config: type
     plugin: PluginInfo
     summary: str = ""
+    #: The registry the entry was collected into: it resolves components nested in ``config``.
+    registry: Registry | None = field(default=None, compare=False, repr=False)
 
-    def build(self, config: Any) -> Any:
+    def build(self, config: Any = None) -> Any:
+        """The component built from ``config`` (an instance of :attr:`config`; None: its defaults).
+
+        Components nested in the config by name (a sampler's ``solver``) are looked up in the registry
+        the entry came from, so ``entry.build(entry.config(...))`` works outside a run's TOML too.
+        """
+        if config is None:
+            config = self.config()
+        if self.registry is not None:
+            from scorekit.config import resolve_nested  # config imports this module
+
+            config = resolve_nested(config, f"$.{self.kind}", self.registry)
         factory = self.factory
         if isinstance(factory, str):
             module_name, _, attribute = factory.partition(":")
@@ -284,7 +297,7 @@ def _collect(registry: Registry, pm: pluggy.PluginManager, info: PluginInfo, mod
             raise PluginError(f"registers unknown component kind {kind!r} (known: {', '.join(COMPONENT_KINDS)})")
         if not attrs.has(config):
             raise PluginError(f"{kind} {name!r}: config must be an attrs class, got {config!r}")
-        components.append(ComponentEntry(kind, name, factory, config, info, summary))
+        components.append(ComponentEntry(kind, name, factory, config, info, summary, registry))
 
     def register_preset(name: str, toml_text: str, *, summary: str = "") -> None:
         presets.append(Preset(name, toml_text, info, summary))

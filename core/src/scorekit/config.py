@@ -280,6 +280,18 @@ def _resolve_nested(instance: Any, path: str, registry: Registry) -> Any:
     return attrs.evolve(instance, **changes) if changes else instance
 
 
+def resolve_nested(instance: Any, path: str, registry: Registry) -> Any:
+    """``instance`` with its nested components looked up in ``registry``, if any is not yet; else itself."""
+    if not attrs.has(type(instance)):
+        return instance
+    pending = any(
+        field.metadata.get(_NESTED) is not None
+        and not (isinstance(value := getattr(instance, field.name), Component) and value.entry is not None)
+        for field in attrs.fields(type(instance))
+    )
+    return _resolve_nested(instance, path, registry) if pending else instance
+
+
 def _leaves(exc: BaseException) -> list[BaseException]:
     if isinstance(exc, BaseExceptionGroup):
         return [leaf for sub in exc.exceptions for leaf in _leaves(sub)]
