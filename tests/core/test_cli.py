@@ -431,3 +431,37 @@ def test_a_model_whose_prediction_does_not_convert_is_refused_before_anything_is
     assert re.search(message, err), err
     assert len(err.strip().splitlines()) == 1
     assert not (tmp_path / "run").exists()
+
+
+def test_a_run_loads_from_python_and_takes_numpy_and_single_points(trained: Path) -> None:
+    import scorekit
+    from scorekit.errors import UserError
+
+    run = scorekit.load(trained)
+    assert isinstance(run, scorekit.Run) and run.config.train.steps == 60
+    points = np.array([[0.5, -1.0], [2.0, 0.25], [-1.5, 1.5]])  # float64, as NumPy makes them
+    from_numpy, sigma = run.score(points, 0.5)
+    from_tensor, _ = run.score(torch.tensor(points, dtype=torch.float32), 0.5)
+    assert sigma == 0.5 and from_numpy.dtype == torch.float32
+    assert torch.equal(from_numpy, from_tensor)
+    one, _ = run.score(points[1], 0.5)  # a single point (d,) gives a single score
+    assert one.shape == (2,) and torch.allclose(one, from_numpy[1], rtol=1e-5, atol=1e-6)  # batch-size rounding
+    assert torch.equal(run.score(points.tolist(), 0.5)[0], from_numpy)
+    with pytest.raises(UserError, match=r"input must have shape \(N, 2\) or \(2\), got \(3, 3\)"):
+        run.score(np.zeros((3, 3)), 0.5)
+    with pytest.raises(UserError, match="real numbers"):
+        run.score(np.array([["a", "b"]]), 0.5)
+    with pytest.raises(UserError, match="no such run directory"):
+        scorekit.load(trained / "missing")
+
+
+def test_a_sampler_called_directly_builds_no_graph_and_converts_the_model(trained: Path) -> None:
+    """As the Sampler docstring shows it: no autograd graph, whatever the caller's grad mode."""
+    import scorekit
+
+    run = scorekit.load(trained)
+    model, _ = run.trained_model()
+    assert run.sampler is not None and any(p.requires_grad for p in model.parameters())
+    x = run.sampler.sample(model, (50, 2), schedule=run.schedule, generator=torch.Generator().manual_seed(0))
+    assert x.shape == (50, 2) and x.grad_fn is None and not x.requires_grad
+    assert bool(torch.isfinite(x).all())

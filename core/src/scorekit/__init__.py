@@ -24,6 +24,7 @@ _EXPORTS: dict[str, str] = {
     "RegisterComponent": "scorekit._registry",
     "RegisterPreset": "scorekit._registry",
     "Registry": "scorekit._registry",
+    "Run": "scorekit.engine.run",
     "RunConfig": "scorekit.config",
     "Sampler": "scorekit.interfaces",
     "ScoreModel": "scorekit.interfaces",
@@ -38,6 +39,7 @@ _EXPORTS: dict[str, str] = {
     "get_plugin_manager": "scorekit._registry",
     "hookimpl": "scorekit._hookspecs",
     "hookspec": "scorekit._hookspecs",
+    "load": "scorekit.engine.run",
     "load_config": "scorekit.config",
     "load_registry": "scorekit._registry",
     "odeint": "scorekit.ode",
@@ -56,6 +58,7 @@ __all__ = [
     "RegisterComponent",
     "RegisterPreset",
     "Registry",
+    "Run",
     "RunConfig",
     "Sampler",
     "ScoreModel",
@@ -71,6 +74,7 @@ __all__ = [
     "get_plugin_manager",
     "hookimpl",
     "hookspec",
+    "load",
     "load_config",
     "load_registry",
     "odeint",
@@ -88,6 +92,7 @@ if TYPE_CHECKING:
     )
     from scorekit.config import RunConfig, load_config
     from scorekit.data.sources import DataSource
+    from scorekit.engine.run import Run, load
     from scorekit.errors import (
         CheckpointError,
         ConfigError,

@@ -92,17 +92,9 @@ def _resolve(source: str | None, overrides: tuple[str, ...], *, quiet: bool = Fa
 
 
 def _load_run(run_dir: Path, overrides: tuple[str, ...] = ()) -> Any:
-    from scorekit.config import apply_overrides, load_config, read_toml_file
-    from scorekit.engine.run import CONFIG_FILE, Run
+    from scorekit.engine.run import Run
 
-    if not run_dir.is_dir():
-        raise UserError(f"{run_dir}: no such run directory")
-    config_path = run_dir / CONFIG_FILE
-    if not config_path.is_file():
-        raise UserError(f"{run_dir}: not a scorekit run directory (no {CONFIG_FILE})")
-    registry = _registry()
-    config = load_config(apply_overrides(read_toml_file(config_path), list(overrides)), registry)
-    return Run(config, registry, run_dir)
+    return Run.load(run_dir, overrides=overrides, registry=_registry())
 
 
 def _output_path(output: Path, suffixes: tuple[str, ...]) -> Path:

@@ -32,7 +32,7 @@ from scorekit.errors import CheckpointError, ConfigError, UserError
 from scorekit.interfaces import Likelihood, Loss, NoiseSchedule, Sampler, ScoreModel
 from scorekit.parametrization import KERNEL_PARAMETRIZATIONS, as_parametrization, view_for
 
-__all__ = ["CONFIG_FILE", "Run"]
+__all__ = ["CONFIG_FILE", "Run", "as_points", "load"]
 
 CONFIG_FILE = "config.toml"
 CHECKPOINTS = "checkpoints"
@@ -48,6 +48,28 @@ class Run:
     is process-wide in torch, and every phase of the run (training, sampling, evaluation) uses it.
     Phases longer than a few seconds report progress on stderr unless ``train.progress`` is false.
     """
+
+    @classmethod
+    def load(
+        cls, run_dir: str | Path, *, overrides: tuple[str, ...] | list[str] = (), registry: Registry | None = None
+    ) -> Run:
+        """The run saved in ``run_dir`` (its ``config.toml``, with ``overrides`` such as ``"sampler.kind='ddim'"``).
+
+        Nothing is read beyond the config until a method needs the data or the checkpoint.
+        ``scorekit.load`` is this method.
+        """
+        from scorekit._registry import load_registry
+        from scorekit.config import apply_overrides, load_config, read_toml_file
+
+        run_dir = Path(run_dir)
+        if not run_dir.is_dir():
+            raise UserError(f"{run_dir}: no such run directory")
+        config_path = run_dir / CONFIG_FILE
+        if not config_path.is_file():
+            raise UserError(f"{run_dir}: not a scorekit run directory (no {CONFIG_FILE})")
+        registry = registry if registry is not None else load_registry()
+        config = load_config(apply_overrides(read_toml_file(config_path), list(overrides)), registry)
+        return cls(config, registry, run_dir)
 
     def __init__(self, config: RunConfig, registry: Registry, run_dir: Path) -> None:
         self.config = config
@@ -217,8 +239,10 @@ class Run:
             warnings.warn(message, PriorMismatchWarning, stacklevel=2)
         return message
 
-    def log_prob(self, x: torch.Tensor, *, chunk_size: int = 4096, seed: int = 0) -> torch.Tensor:
-        """The trained model's log-density at data-space points ``x`` (N, *event), in data space.
+    def log_prob(self, x: Any, *, chunk_size: int = 4096, seed: int = 0) -> torch.Tensor:
+        """The trained model's log-density at data-space points ``x`` (N, *event), in data space: (N,) float64.
+
+        ``x`` may be one point (*event), then the result is a 0-dim tensor; a tensor or a NumPy array.
 
         The model sees y = (x − mean)/scale, so log p_data(x) = log p_model(y) − Σᵢ log scaleᵢ.
         Points go through in chunks of ``chunk_size``; an adaptive solver picks its steps per chunk.
@@ -229,12 +253,7 @@ class Run:
                 '("probability_flow" for score and diffusion models, plugin sde; "cnf" for flows) @ $.likelihood'
             )
         model, standardizer = self.trained_model()
-        if x.ndim < 2 or x.shape[1:] != model.event_shape:
-            raise UserError(
-                f"input must have shape (N, {', '.join(map(str, model.event_shape))}), got {tuple(x.shape)}"
-            )
-        if not bool(torch.isfinite(x).all()):
-            raise UserError("input holds NaN or infinite values")
+        x, one = as_points(x, model.event_shape)
         generator = torch.Generator(device=self.device).manual_seed(seed)
         log_det = -sum(math.log(s) for s in standardizer.scale)
         pieces = []
@@ -248,10 +267,14 @@ class Run:
                     counted, chunk.to(self.device), schedule=self.schedule, generator=generator
                 )
                 pieces.append(log_p.detach().cpu().double() + log_det)
-        return torch.cat(pieces)
+        log_p = torch.cat(pieces)
+        return log_p[0] if one else log_p
 
-    def score(self, x: torch.Tensor, sigma: float | None) -> tuple[torch.Tensor, float]:
-        """The trained score at data-space points ``x`` (N, d) for data-space noise level σ; returns (score, σ).
+    def score(self, x: Any, sigma: float | None = None) -> tuple[torch.Tensor, float]:
+        """The trained score at data-space points for data-space noise level σ; returns (score, σ).
+
+        ``x``: points (N, d) or one point (d,), a tensor or a NumPy array of any real dtype; the
+        score has the same shape (float32). σ = None: the smallest trained level.
 
         Runs without a schedule (σ = 0 objectives such as implicit or sliced score matching) have
         only the clean data's score, σ = 0. Any σ in the trained range is evaluated as is; where
@@ -263,10 +286,9 @@ class Run:
                 f"this run's model predicts a {model.parametrization}, not a score; "
                 "`scorekit logprob` gives its log-density"
             )
-        if x.ndim != 2 or x.shape[1:] != model.event_shape:
-            raise UserError(
-                f"input must have shape (N, {', '.join(map(str, model.event_shape))}), got {tuple(x.shape)}"
-            )
+        x, one = as_points(x, model.event_shape)
+        if len(model.event_shape) != 1:
+            raise UserError("`score` takes points (N, d); this run's model is of images")
         if self.schedule is None:
             if sigma not in (None, 0.0):
                 raise UserError(
@@ -290,7 +312,8 @@ class Run:
         model = as_parametrization(model, "score", self.schedule)
         with torch.no_grad():
             s = model(standardizer.forward(x).to(self.device), t_model)
-        return standardizer.score_to_data(s.cpu()), sigma
+        s = standardizer.score_to_data(s.cpu())
+        return (s[0] if one else s), sigma
 
     def off_level_note(self, sigma: float) -> str | None:
         """A note when data-space ``sigma`` is not one of the levels this run trained at; None when it is, or
@@ -317,3 +340,36 @@ class Run:
             f'(schedule.training = "levels"), so the score there is the network\'s interpolation, never fit, '
             f"and less accurate (docs/user-guide.md, 'Scores between levels'); the nearest level is σ = {nearest:.6g}"
         )
+
+
+def load(run_dir: str | Path, *, overrides: tuple[str, ...] | list[str] = (), registry: Registry | None = None) -> Run:
+    """The run saved in ``run_dir``: ``scorekit.load("runs/ncsn").sample(1000)`` (see :meth:`Run.load`)."""
+    return Run.load(run_dir, overrides=overrides, registry=registry)
+
+
+def as_points(x: Any, event_shape: tuple[int, ...]) -> tuple[torch.Tensor, bool]:
+    """``x`` (a tensor, a NumPy array or nested lists; any real dtype) as float32 (N, *event), and
+    whether it was a single point of shape ``event_shape``. Raises UserError for other shapes,
+    non-numbers and NaN or infinite values."""
+    if not isinstance(x, torch.Tensor):
+        import numpy as np
+
+        try:
+            array = np.asarray(x)
+        except (TypeError, ValueError) as exc:
+            raise UserError(f"input is not an array of numbers ({exc})") from None
+        if array.dtype.kind not in "biuf":
+            raise UserError(f"input must hold real numbers, got dtype {array.dtype}")
+        x = torch.from_numpy(np.ascontiguousarray(array, dtype=np.float32))
+    elif x.is_complex() or x.dtype == torch.bool:
+        raise UserError(f"input must hold real numbers, got {x.dtype}")
+    x = x.detach().to("cpu", torch.float32)
+    one = tuple(x.shape) == tuple(event_shape)
+    if one:
+        x = x[None]
+    if x.ndim < 2 or tuple(x.shape[1:]) != tuple(event_shape):
+        dims = ", ".join(map(str, event_shape))
+        raise UserError(f"input must have shape (N, {dims}) or ({dims}), got {tuple(x.shape)}")
+    if not bool(torch.isfinite(x).all()):
+        raise UserError("input holds NaN or infinite values")
+    return x, one

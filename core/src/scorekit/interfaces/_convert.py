@@ -28,3 +28,25 @@ def converting(method: F) -> F:
 
     setattr(wrapper, _MARK, True)
     return wrapper  # type: ignore[return-value]
+
+
+def sampling(method: F) -> F:
+    """``sample(self, model, ...)`` as the engine runs it: the model converted, under ``torch.no_grad``.
+
+    The undecorated method stays reachable as ``method.__wrapped__`` for a caller who wants to
+    differentiate through sampling.
+    """
+    if getattr(method, _MARK, False):
+        return method
+
+    @functools.wraps(method)
+    def wrapper(self: Any, model: Any, *args: Any, **kwargs: Any) -> Any:
+        import torch
+
+        from scorekit.parametrization import view_for
+
+        with torch.no_grad():
+            return method(self, view_for(model, self, kwargs.get("schedule")), *args, **kwargs)
+
+    setattr(wrapper, _MARK, True)
+    return wrapper  # type: ignore[return-value]

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import torch
 
 from scorekit.errors import ConfigError
+from scorekit.interfaces._convert import sampling
 from scorekit.interfaces.noise_schedule import NoiseSchedule
 from scorekit.interfaces.score_model import ScoreModel
 
@@ -19,7 +20,10 @@ class Sampler(ABC):
 
     The engine calls :meth:`sample` under ``torch.no_grad`` once per chunk of at most
     ``chunk_size`` samples, on the model's device, with one generator for the whole call, so a
-    seed reproduces the samples for a given chunk size.
+    seed reproduces the samples for a given chunk size. A direct call from Python runs the same
+    way: the base class wraps a subclass's ``sample`` so that the model is converted to
+    :attr:`parametrization` and no autograd graph is built (``type(s).sample.__wrapped__`` is the
+    undecorated method, for differentiating through a sampler).
 
     Example::
 
@@ -33,6 +37,11 @@ class Sampler(ABC):
     #: model-specific one ("velocity"). The engine hands it a view of a model that predicts another
     #: kernel quantity (:func:`scorekit.parametrization.as_parametrization`).
     parametrization: ClassVar[str] = "score"
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if "sample" in cls.__dict__:  # called from Python as the engine calls it: converted, no graph
+            cls.sample = sampling(cls.__dict__["sample"])  # type: ignore[method-assign]
 
     def check(self, schedule: NoiseSchedule | None) -> None:
         """Raise ConfigError (with a ``@ $.section`` path) if this sampler cannot work with ``schedule``.

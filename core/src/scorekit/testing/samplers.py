@@ -128,7 +128,8 @@ def _call_sampler(
     g: torch.Generator,
 ) -> Any:
     """One draw as the engine makes it: under torch.no_grad, the model seen through the sampler's prediction."""
-    if model.parametrization in KERNEL_PARAMETRIZATIONS and sampler.parametrization in KERNEL_PARAMETRIZATIONS:
-        model = view_for(model, sampler, schedule)  # a CNF's velocity: the reference stands in for it
+    if sampler.parametrization not in KERNEL_PARAMETRIZATIONS:
+        model.parametrization = sampler.parametrization  # type: ignore[misc]  # the reference stands in
+    model = view_for(model, sampler, schedule)
     with torch.no_grad():
         return sampler.sample(model, shape, schedule=schedule, generator=g, device=device, dtype=dtype)
