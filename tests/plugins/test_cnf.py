@@ -160,7 +160,7 @@ def test_logprob_bad_input_is_a_clear_error(tmp_path: Path, capsys: pytest.Captu
     np.save(tmp_path / "two.npy", np.zeros((5, 2)))
     out = tmp_path / "x.npy"
     code, _, err = run_cli(["logprob", run_dir, "-i", tmp_path / "three.npy", "-o", out], capsys)
-    assert code == 2 and "input must have shape (N, 2), got (5, 3)" in err
+    assert code == 2 and "input must have shape (N, 2) or (2), got (5, 3)" in err
     code, _, err = run_cli(["score", run_dir, "-i", tmp_path / "two.npy", "-o", out], capsys)
     assert code == 2 and "predicts a velocity, not a score" in err
     saved = tomllib.loads((run_dir / CONFIG_FILE).read_text())

@@ -106,10 +106,11 @@ def as_parametrization(
 
     Raises ConfigError when no conversion exists: a different prediction without a schedule (the
     kernel is needed), or a prediction outside :data:`KERNEL_PARAMETRIZATIONS` (a CNF's velocity).
-    ``consumer`` ("the loss 'ism'") names who needs ``target`` in the message.
+    ``consumer`` ("the loss 'ism'") names who needs ``target`` in the message. A model that declares
+    no ``parametrization`` (a plain ``nn.Module`` or function) is taken to output ``target`` as it is.
     """
-    source = model.parametrization
-    if source == target:
+    source = getattr(model, "parametrization", None)
+    if source is None or source == target:
         return model
     who = consumer or "this run"
     if source not in KERNEL_PARAMETRIZATIONS or target not in KERNEL_PARAMETRIZATIONS:
