@@ -3,8 +3,9 @@ score of a fitted Gaussian, the reference a network's score is compared with."""
 
 from __future__ import annotations
 
+import itertools
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import torch
 from torch import Tensor
@@ -56,13 +57,25 @@ def _median_distance(z: Tensor, generator: torch.Generator | None) -> float:
     return positive.median().item() if positive.numel() else 1.0
 
 
-def _kernel_sum(a: Tensor, b: Tensor, bandwidths: Sequence[float], same: bool) -> float:
+def _halving(bandwidths: Sequence[float]) -> bool:
+    """Whether each bandwidth is half the one before (the default ladder)."""
+    return all(math.isclose(small * 2, large, rel_tol=1e-12) for large, small in itertools.pairwise(bandwidths))
+
+
+def _kernel_sum(
+    a: Tensor, b: Tensor, bandwidths: Sequence[float], same: bool, progress: Callable[[], None] | None = None
+) -> float:
     """Σ_h Σ_{i,j} exp(−‖a_i − b_j‖² / (2h²)), leaving out i = j when `same` (a is b).
 
     The (len(a), len(b)) distance matrix is built a block of rows at a time so that
-    memory stays O(block · len(b)) however large the samples are.
+    memory stays O(block · len(b)) however large the samples are; ``progress`` is called after
+    each block. For a ladder of halving bandwidths (the default) one exponential serves them all:
+    halving h raises the kernel to the 4th power, two squarings (relative error ~1e-14 in float64
+    after the five rungs, against 5× the exponentials).
     """
     total = 0.0
+    ladder = sorted(bandwidths, reverse=True)
+    halving = len(ladder) > 1 and _halving(ladder)
     b_sq_norm = b.square().sum(dim=1)
     for start in range(0, a.shape[0], _BLOCK_ROWS):
         block = a[start : start + _BLOCK_ROWS]
@@ -70,8 +83,17 @@ def _kernel_sum(a: Tensor, b: Tensor, bandwidths: Sequence[float], same: bool) -
         if same:
             # exp(−inf) = 0 drops the k(a_i, a_i) terms exactly, as the unbiased estimate requires.
             sq_dist[:, start : start + block.shape[0]].diagonal().fill_(math.inf)
-        for h in bandwidths:
-            total += torch.exp(sq_dist / (-2 * h * h)).sum().item()
+        if halving:
+            kernel = torch.exp(sq_dist / (-2 * ladder[0] * ladder[0]))
+            total += kernel.sum().item()
+            for _ in ladder[1:]:
+                kernel = kernel.square_().square_()
+                total += kernel.sum().item()
+        else:
+            for h in bandwidths:
+                total += torch.exp(sq_dist / (-2 * h * h)).sum().item()
+        if progress is not None:
+            progress()
     return total
 
 
@@ -81,6 +103,7 @@ def mmd(
     bandwidths: Sequence[float] | None = None,
     max_points: int = 5000,
     generator: torch.Generator | None = None,
+    progress: Callable[[], None] | None = None,
 ) -> float:
     """Unbiased estimate of the squared maximum mean discrepancy MMD²(P, Q) (Gretton et al. 2012).
 
@@ -92,7 +115,7 @@ def mmd(
     pooled sample (the median heuristic), estimated on at most 1000 random points.
     Samples larger than `max_points` are subsampled at random first. Points are
     flattened to vectors; the estimate is computed in float64 and can be slightly
-    negative when P = Q.
+    negative when P = Q. ``progress`` is called after each block of kernel rows (a few per second).
     """
     x_points = _as_points("x", x)
     y_points = _as_points("y", y)
@@ -108,9 +131,9 @@ def mmd(
     elif not bandwidths or not all(math.isfinite(h) and h > 0 for h in bandwidths):
         raise ValueError(f"bandwidths must be a non-empty list of positive numbers, got {list(bandwidths)}")
     n, m = x_points.shape[0], y_points.shape[0]
-    k_xx = _kernel_sum(x_points, x_points, bandwidths, same=True) / (n * (n - 1))
-    k_yy = _kernel_sum(y_points, y_points, bandwidths, same=True) / (m * (m - 1))
-    k_xy = _kernel_sum(x_points, y_points, bandwidths, same=False) / (n * m)
+    k_xx = _kernel_sum(x_points, x_points, bandwidths, same=True, progress=progress) / (n * (n - 1))
+    k_yy = _kernel_sum(y_points, y_points, bandwidths, same=True, progress=progress) / (m * (m - 1))
+    k_xy = _kernel_sum(x_points, y_points, bandwidths, same=False, progress=progress) / (n * m)
     return k_xx + k_yy - 2 * k_xy
 
 

@@ -8,6 +8,7 @@ from typing import Any
 
 import torch
 
+from scorekit.engine.progress import Progress
 from scorekit.engine.run import Run
 from scorekit.evaluation import (
     gaussian_fit,
@@ -65,13 +66,17 @@ def evaluate(run: Run) -> dict[str, Any]:
         result["num_samples"] = config.num_samples
         result["non_finite_samples"] = samples.shape[0] - finite.shape[0]
         if finite.shape[0] >= 2:
-            result["mmd"] = mmd(finite, heldout, generator=generator)
-            # Its own generator, seeded alike, so the model's numbers stay those of earlier versions.
-            baseline_generator = torch.Generator().manual_seed(config.seed)
-            picks = torch.randperm(data.train.shape[0], generator=baseline_generator)[: finite.shape[0]]
-            train = data.standardizer.inverse(data.train[picks]).flatten(1)
-            result["mmd_baseline"] = mmd(train, heldout, generator=baseline_generator)
-            result["mmd_baseline_num_samples"] = train.shape[0]
+            # A few seconds per estimate at 5000 points: progress per block of kernel rows.
+            with Progress("eval", unit="kernel blocks", enabled=run.progress) as report:
+                report.set_note("MMD² of the samples")
+                result["mmd"] = mmd(finite, heldout, generator=generator, progress=report.update)
+                # Its own generator, seeded alike, so the model's numbers stay those of earlier versions.
+                baseline_generator = torch.Generator().manual_seed(config.seed)
+                picks = torch.randperm(data.train.shape[0], generator=baseline_generator)[: finite.shape[0]]
+                train = data.standardizer.inverse(data.train[picks]).flatten(1)
+                report.set_note("MMD² of two true samples")
+                result["mmd_baseline"] = mmd(train, heldout, generator=baseline_generator, progress=report.update)
+                result["mmd_baseline_num_samples"] = train.shape[0]
     density = run.density
     if run.likelihood is not None:
         heldout = data.standardizer.inverse(data.heldout[: config.num_points])
@@ -116,29 +121,44 @@ def _fisher_per_level(
     :func:`scorekit.evaluation.kernel_score`. The Gaussian N(μ, Σ) is fitted in model space, where
     the kernel acts, so its p_t is N(a·μ, a²Σ + s²I).
     """
-    schedule = run.schedule
-    standardizer = run.data.standardizer
-    score_model = as_parametrization(model, "score", schedule)
+    score_model = as_parametrization(model, "score", run.schedule)
     x0 = run.data.heldout[: run.config.eval.num_points]
     mean, covariance = gaussian_fit(x0)
     rows = []
-    for level in levels:
-        t = torch.full((x0.shape[0],), level)
-        a, s = schedule.kernel(t) if schedule is not None else (torch.ones_like(t), torch.zeros_like(t))
-        a_, s_ = float(a[0]), float(s[0])
-        x = a_ * x0 + s_ * torch.randn(x0.shape, generator=generator)
-        with torch.no_grad():
-            predicted = score_model(x.to(run.device), t.to(run.device)).cpu()
-        sigma_data = standardizer.sigma_to_data(s_ / a_)
-        # In data units the model's x_t is a·x₀ + (scale·s)·ε, at the point a·inverse(x_t/a).
-        x_data = a_ * standardizer.inverse(x / a_).double()
-        true = standardizer.score_to_model(kernel_score(run.density, x_data, a_, a_ * sigma_data))
-        row = {"sigma": sigma_data, "relative_fisher": relative_fisher_divergence(predicted.double(), true.double())}
-        # At s = 0 a covariance fitted to ≤ d points is singular: the Gaussian then has no score.
-        with contextlib.suppress(torch.linalg.LinAlgError):
-            gaussian = gaussian_kernel_score(x.double(), mean, covariance, a_, s_)
-            row["gaussian_relative_fisher"] = relative_fisher_divergence(gaussian, true.double())
-        if schedule is not None and not schedule.sigma_conditioned:
-            row = {"t": level, **row}
-        rows.append(row)
+    with Progress("eval", len(levels), unit="levels", enabled=run.progress) as report:
+        report.set_note("relative Fisher divergence")
+        for level in levels:
+            rows.append(_fisher_row(run, score_model, level, x0, mean, covariance, generator))
+            report.update()
     return rows
+
+
+def _fisher_row(
+    run: Run,
+    score_model: ScoreModel,
+    level: float,
+    x0: torch.Tensor,
+    mean: torch.Tensor,
+    covariance: torch.Tensor,
+    generator: torch.Generator,
+) -> dict[str, float]:
+    """One row of :func:`_fisher_per_level`."""
+    schedule, standardizer = run.schedule, run.data.standardizer
+    t = torch.full((x0.shape[0],), level)
+    a, s = schedule.kernel(t) if schedule is not None else (torch.ones_like(t), torch.zeros_like(t))
+    a_, s_ = float(a[0]), float(s[0])
+    x = a_ * x0 + s_ * torch.randn(x0.shape, generator=generator)
+    with torch.no_grad():
+        predicted = score_model(x.to(run.device), t.to(run.device)).cpu()
+    sigma_data = standardizer.sigma_to_data(s_ / a_)
+    # In data units the model's x_t is a·x₀ + (scale·s)·ε, at the point a·inverse(x_t/a).
+    x_data = a_ * standardizer.inverse(x / a_).double()
+    true = standardizer.score_to_model(kernel_score(run.density, x_data, a_, a_ * sigma_data))
+    row = {"sigma": sigma_data, "relative_fisher": relative_fisher_divergence(predicted.double(), true.double())}
+    # At s = 0 a covariance fitted to ≤ d points is singular: the Gaussian then has no score.
+    with contextlib.suppress(torch.linalg.LinAlgError):
+        gaussian = gaussian_kernel_score(x.double(), mean, covariance, a_, s_)
+        row["gaussian_relative_fisher"] = relative_fisher_divergence(gaussian, true.double())
+    if schedule is not None and not schedule.sigma_conditioned:
+        row = {"t": level, **row}
+    return row
