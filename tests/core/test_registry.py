@@ -204,3 +204,19 @@ def test_plugin_commands_are_added(monkeypatch: pytest.MonkeyPatch) -> None:
     cli_module._add_plugin_commands(group, registry)
     result = CliRunner().invoke(group, ["hello-plugin"], obj=registry)
     assert result.output.strip() == "hello from a plugin"
+
+
+def test_one_table_of_kinds_drives_the_registry_the_config_and_the_interface_checks() -> None:
+    from scorekit import COMPONENT_KINDS
+    from scorekit.config import COMPONENT_SECTIONS
+    from scorekit.kinds import KINDS, interface_of
+
+    assert tuple(kind.name for kind in KINDS) == COMPONENT_KINDS
+    assert {k.section: (k.name, k.required) for k in KINDS if k.section is not None} == COMPONENT_SECTIONS
+    assert list(COMPONENT_SECTIONS) == ["data", "model", "schedule", "loss", "sampler", "likelihood"]
+    for kind in KINDS:
+        interface = interface_of(kind.name)
+        assert (interface is None) == (kind.interface is None), kind.name
+        if interface is not None:
+            assert interface.__name__ == kind.interface.rpartition(":")[2]  # type: ignore[union-attr]
+    assert interface_of("no_such_kind") is None

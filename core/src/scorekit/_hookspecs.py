@@ -32,9 +32,10 @@ def scorekit_register_components(register: RegisterComponent) -> None:
     """Register components by kind and name, each with its attrs config class.
 
     Call ``register(kind, name, factory=..., config=..., summary=...)`` once per component.
-    ``kind`` is one of ``scorekit.COMPONENT_KINDS`` ("dataset", "model", "schedule", "loss",
-    "sampler", "solver", "trace_estimator", "likelihood"); ``factory`` is a callable or a
-    ``"module:attr"`` string naming one, called as ``factory(config)``; ``config`` is an attrs
+    ``kind`` is one of ``scorekit.COMPONENT_KINDS``, the names in the table
+    :data:`scorekit.kinds.KINDS` (which also gives each kind's interface and config section);
+    ``factory`` is a callable or a ``"module:attr"`` string naming one, called as
+    ``factory(config)``; ``config`` is an attrs
     class whose fields are the component's configuration keys. Two plugins registering the same (kind, name) is an error
     that names both distributions.
 

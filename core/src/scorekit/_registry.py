@@ -24,6 +24,7 @@ import pluggy
 
 from scorekit import _hookspecs
 from scorekit.errors import ConfigError, PluginError, did_you_mean
+from scorekit.kinds import KINDS
 
 __all__ = [
     "COMPONENT_KINDS",
@@ -36,16 +37,8 @@ __all__ = [
     "load_registry",
 ]
 
-COMPONENT_KINDS: tuple[str, ...] = (
-    "dataset",
-    "model",
-    "schedule",
-    "loss",
-    "sampler",
-    "solver",
-    "trace_estimator",
-    "likelihood",
-)
+#: The registry kinds, from the one table of kinds (:data:`scorekit.kinds.KINDS`).
+COMPONENT_KINDS: tuple[str, ...] = tuple(kind.name for kind in KINDS)
 
 ENTRY_POINT_GROUP = "scorekit"
 DISABLE_AUTOLOAD_ENV = "SCOREKIT_DISABLE_PLUGIN_AUTOLOAD"

@@ -26,6 +26,7 @@ from cattrs.v import format_exception
 from scorekit._io import atomic_write_text
 from scorekit._registry import ComponentEntry
 from scorekit.errors import ConfigError, did_you_mean
+from scorekit.kinds import KINDS, interface_of
 from scorekit.validators import FieldError, at_least, in_range, one_of, positive, seed
 
 if TYPE_CHECKING:
@@ -49,14 +50,9 @@ __all__ = [
     "structure_component",
 ]
 
+#: section: (registry kind, required), from the one table of kinds (:data:`scorekit.kinds.KINDS`).
 COMPONENT_SECTIONS: dict[str, tuple[str, bool]] = {
-    # section: (registry kind, required)
-    "data": ("dataset", True),
-    "model": ("model", True),
-    "schedule": ("schedule", False),
-    "loss": ("loss", True),
-    "sampler": ("sampler", False),
-    "likelihood": ("likelihood", False),
+    kind.section: (kind.name, kind.required) for kind in KINDS if kind.section is not None
 }
 #: ``kind = "none"`` leaves an optional component section out, e.g. a base's [schedule].
 NO_COMPONENT = "none"
@@ -214,21 +210,6 @@ _converter.register_unstructure_hook(
 def dump_component(component: Component) -> dict[str, Any]:
     """A component as its TOML table: ``{"kind": name, **options}`` (None values left out)."""
     return _converter.unstructure(component, Component)
-
-
-def interface_of(kind: str) -> type | None:
-    """The interface a component of registry ``kind`` implements (None for data sets)."""
-    from scorekit import interfaces
-
-    return {
-        "model": interfaces.ScoreModel,
-        "schedule": interfaces.NoiseSchedule,
-        "loss": interfaces.Loss,
-        "sampler": interfaces.Sampler,
-        "solver": interfaces.Solver,
-        "trace_estimator": interfaces.TraceEstimator,
-        "likelihood": interfaces.Likelihood,
-    }.get(kind)
 
 
 def _structure(data: Any, cls: type, path: str, registry: Registry | None = None) -> Any:
