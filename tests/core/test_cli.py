@@ -465,3 +465,25 @@ def test_a_sampler_called_directly_builds_no_graph_and_converts_the_model(traine
     x = run.sampler.sample(model, (50, 2), schedule=run.schedule, generator=torch.Generator().manual_seed(0))
     assert x.shape == (50, 2) and x.grad_fn is None and not x.requires_grad
     assert bool(torch.isfinite(x).all())
+
+
+def test_sampling_calls_back_at_every_evaluation_and_reports_its_nfe(
+    trained: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import scorekit
+    from scorekit.engine.sampling import Evaluation
+
+    run = scorekit.load(trained)
+    seen: list[Evaluation] = []
+    x = run.sample(30, seed=1, callback=seen.append)
+    assert run.sampler is not None and run.last_sampling is not None
+    nfe = run.sampler.num_evaluations(run.schedule)
+    assert nfe is not None and len(seen) == run.last_sampling.nfe == nfe
+    assert [e.index for e in seen] == list(range(1, nfe + 1)) and {e.chunk for e in seen} == {0}
+    for e in seen[:3]:  # a σ schedule (a = 1) and a score sampler: x̂₀ is Tweedie's x + σ²·s
+        assert e.x.shape == e.output.shape == (30, 2) and e.t.shape == (30,)
+        assert e.denoised is not None
+        torch.testing.assert_close(e.denoised, e.x + e.t[:, None].square() * e.output)
+    assert torch.equal(x, run.sample(30, seed=1))  # the callback changes nothing
+    code, out, _ = run_cli(["sample", trained, "-n", 30, "-o", tmp_path / "x.npy"], capsys)
+    assert code == 0 and f"({nfe} model evaluations per sample)" in out

@@ -29,6 +29,7 @@ def test_the_python_walk_through_runs(tmp_path: Path, monkeypatch: pytest.Monkey
     assert namespace["x"].shape == (100, 2)
     assert namespace["s"].shape == (441, 2) and namespace["sigma"] == 0.5
     assert namespace["one"].shape == (2,)
+    assert namespace["nfe"] == len(namespace["path"]) == 1001 and namespace["path"][0][1].shape == (5, 2)
     assert namespace["samples"].shape == (500, 2) and not namespace["y"].requires_grad
     assert namespace["log_p"].shape == (8,) and namespace["log_p"].dtype == torch.float64
     assert namespace["log_p_one"].shape == ()

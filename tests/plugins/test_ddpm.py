@@ -253,6 +253,9 @@ def _propagate(
         AncestralSampler(AncestralConfig(steps=100)),
         DDIMSampler(DDIMConfig(steps=50)),
         DDIMSampler(DDIMConfig(steps=50, eta=1.0)),
+        # Grids by name land on the discrete chain's nearest levels; the recursion walks the same ones.
+        DDIMSampler(DDIMConfig(steps=20, grid="karras")),
+        AncestralSampler(AncestralConfig(steps=100, grid="logsnr")),
     ],
 )
 def test_samplers_with_the_exact_epsilon(sampler: AncestralSampler | DDIMSampler) -> None:

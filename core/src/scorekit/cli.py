@@ -390,7 +390,8 @@ def sample(run_dir: Path, num: int, output: Path, seed: int | None, overrides: t
         plot = plot_image_grid if _is_image(tuple(samples.shape[1:])) else plot_samples
         # The run's config with this command's --set applied: a --set sampler.kind shows in the title.
         plot(samples, output, title=_describe(run.config, run.checkpoint().step, num_samples=num))
-    click.echo(f"wrote {num} samples to {output}")
+    nfe = run.last_sampling.nfe if run.last_sampling else None
+    click.echo(f"wrote {num} samples to {output}" + (f" ({nfe} model evaluations per sample)" if nfe else ""))
 
 
 @cli.command()
@@ -513,6 +514,11 @@ def _eval_lines(run_dir: Path, result: dict[str, Any]) -> list[str]:
             f"MMD² to held-out data: {result['mmd']:.3g} over {used} samples (two true samples{of}: "
             f"{result['mmd_baseline']:.3g}; unbiased, can be slightly negative; ≈ baseline means indistinguishable "
             "at this sample size)"
+            + (
+                f"; {result['sampler_evaluations']} model evaluations per sample"
+                if result.get("sampler_evaluations")
+                else ""
+            )
         )
     if "mode_weights" in result:
         weights, true = result["mode_weights"], result["true_mode_weights"]

@@ -61,6 +61,7 @@ def evaluate(run: Run) -> dict[str, Any]:
     finite = None
     if run.sampler is not None:
         samples = run.sample(config.num_samples, seed=config.seed).flatten(1)
+        result["sampler_evaluations"] = run.last_sampling.nfe if run.last_sampling else None
         finite = samples[torch.isfinite(samples).all(dim=1)]
         heldout = data.standardizer.inverse(data.heldout).flatten(1)
         result["num_samples"] = config.num_samples

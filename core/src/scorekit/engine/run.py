@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 import sys
 import warnings
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +26,7 @@ from scorekit.engine.ema import EMA
 from scorekit.engine.metrics import MetricsWriter
 from scorekit.engine.prior import PriorMismatchWarning, prior_mismatch
 from scorekit.engine.progress import Progress
-from scorekit.engine.sampling import CountedModel, sample_in_chunks
+from scorekit.engine.sampling import CountedModel, Evaluation, SamplingStats, sample_in_chunks
 from scorekit.engine.threads import apply_threads
 from scorekit.engine.trainer import Trainer
 from scorekit.errors import CheckpointError, ConfigError, UserError
@@ -90,6 +91,8 @@ class Run:
                 component.check(self.schedule)
         self._source: DataSource = config.data.build()
         self._data: DataBundle | None = None
+        #: What the latest :meth:`sample` did: model evaluations per chunk (``.nfe``).
+        self.last_sampling: SamplingStats | None = None
 
     # -- data and model -------------------------------------------------------------------
     @property
@@ -207,13 +210,21 @@ class Run:
         model.eval()
         return model, standardizer
 
-    def sample(self, num: int, *, seed: int | None = None) -> torch.Tensor:
-        """``num`` samples in data space, shape (num, *event)."""
+    def sample(
+        self, num: int, *, seed: int | None = None, callback: Callable[[Evaluation], None] | None = None
+    ) -> torch.Tensor:
+        """``num`` samples in data space, shape (num, *event).
+
+        ``callback(evaluation)`` sees every model evaluation of the sampler (step, t, x, the sampler's
+        input and x̂₀, in model space: :class:`scorekit.engine.sampling.Evaluation`).
+        :attr:`last_sampling` then holds the evaluations per chunk (the sampler's NFE).
+        """
         if self.sampler is None:
             raise ConfigError("the run has no [sampler] section; add one or pass --set sampler.kind=NAME @ $.sampler")
         model, standardizer = self.trained_model(use_ema=self.config.sample.use_ema)
         self.check_prior()
         generator = torch.Generator(device=self.device).manual_seed(self.config.sample.seed if seed is None else seed)
+        stats = SamplingStats()
         samples = sample_in_chunks(
             self.sampler,
             model,
@@ -224,7 +235,10 @@ class Run:
             device=self.device,
             chunk_size=self.config.sample.chunk_size,
             progress=self.progress,
+            callback=callback,
+            stats=stats,
         )
+        self.last_sampling = stats
         return standardizer.inverse(samples)
 
     def check_prior(self) -> str | None:

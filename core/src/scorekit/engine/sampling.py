@@ -3,27 +3,66 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass, field
 
 import torch
 
 from scorekit.engine.progress import Progress
 from scorekit.interfaces import NoiseSchedule, Sampler, ScoreModel
-from scorekit.parametrization import view_for
+from scorekit.parametrization import KERNEL_PARAMETRIZATIONS, convert, view_for
 
-__all__ = ["CountedModel", "sample_in_chunks"]
+__all__ = ["CountedModel", "Evaluation", "SamplingStats", "sample_in_chunks"]
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    """One model evaluation during sampling, as a callback sees it (all in model space).
+
+    ``index`` counts the evaluations of the current chunk from 1 (a step, for samplers that evaluate
+    once per step); ``t`` (B,), ``x`` (B, *event) the model's input; ``output`` what the sampler
+    consumes (its ``parametrization``); ``denoised`` the estimate x̂₀ = E[x₀ ∣ x_t] that output
+    implies through the kernel (None without a kernel prediction or a schedule). The tensors are
+    copies, safe to keep.
+    """
+
+    chunk: int
+    index: int
+    t: torch.Tensor
+    x: torch.Tensor
+    output: torch.Tensor
+    denoised: torch.Tensor | None
+
+
+@dataclass
+class SamplingStats:
+    """What one sampling call did: model evaluations per chunk (the sampler's NFE) and chunks."""
+
+    evaluations_per_chunk: list[int] = field(default_factory=list)
+
+    @property
+    def nfe(self) -> int | None:
+        """Evaluations per sampler call (the first chunk's; every chunk walks the same steps)."""
+        return self.evaluations_per_chunk[0] if self.evaluations_per_chunk else None
 
 
 class CountedModel(ScoreModel):
     """A view of ``model`` that calls ``on_evaluation()`` after every forward pass (progress, NFE counts).
 
     Holds the model, not a copy: parameters, ``parametrization`` and ``event_shape`` are the model's,
-    so any sampler or likelihood runs on the view exactly as on the model.
+    so any sampler or likelihood runs on the view exactly as on the model. ``on_output(x, t, output)``,
+    when given, sees every evaluation (the per-step callback of sampling).
     """
 
-    def __init__(self, model: ScoreModel, on_evaluation: Callable[[], None]) -> None:
+    def __init__(
+        self,
+        model: ScoreModel,
+        on_evaluation: Callable[[], None],
+        on_output: Callable[[torch.Tensor, torch.Tensor, torch.Tensor], None] | None = None,
+    ) -> None:
         super().__init__()
         self.model = model
         self.on_evaluation = on_evaluation
+        self.on_output = on_output
         self.event_shape = model.event_shape
         self.evaluations = 0
 
@@ -35,6 +74,8 @@ class CountedModel(ScoreModel):
         output = self.model(x, t)
         self.evaluations += 1
         self.on_evaluation()
+        if self.on_output is not None:
+            self.on_output(x, t, output)
         return output
 
 
@@ -50,27 +91,53 @@ def sample_in_chunks(
     chunk_size: int,
     dtype: torch.dtype = torch.float32,
     progress: bool = False,
+    callback: Callable[[Evaluation], None] | None = None,
+    stats: SamplingStats | None = None,
 ) -> torch.Tensor:
     """Draw ``num`` samples, ``chunk_size`` at a time, with one generator; returns (num, *event) on CPU.
 
     The model is seen through the prediction the sampler declares (``Sampler.parametrization``).
     With ``progress`` the model evaluations are reported on stderr (:class:`Progress`), against
-    ``Sampler.num_evaluations`` per chunk where the sampler knows it.
+    ``Sampler.num_evaluations`` per chunk where the sampler knows it. ``callback`` is called with an
+    :class:`Evaluation` at every model evaluation, for any sampler (trajectories, pictures of x̂₀);
+    ``stats`` receives the evaluations of each chunk.
     """
     model = view_for(model, sampler, schedule)
     chunks = []
     starts = range(0, num, chunk_size)
     per_chunk = sampler.num_evaluations(schedule)
     total = per_chunk * len(starts) if per_chunk else None
+    chunk = 0
+    on_output = None
+    if callback is not None:
+
+        def on_output(x: torch.Tensor, t: torch.Tensor, output: torch.Tensor) -> None:
+            # Copies: samplers update x in place after the evaluation.
+            x, output = x.clone(), output.clone()
+            denoised = _denoised(output, x, t, model.parametrization, schedule)
+            callback(Evaluation(chunk, counted.evaluations, t.clone(), x, output, denoised))
+
     with Progress("sample", total, unit="evaluations", enabled=progress) as report:
-        counted = CountedModel(model, report.update)
+        counted = CountedModel(model, report.update, on_output)
         with torch.no_grad():
-            for index, start in enumerate(starts):
+            for chunk, start in enumerate(starts):
                 n = min(chunk_size, num - start)
                 if len(starts) > 1:
-                    report.set_note(f"chunk {index + 1}/{len(starts)} of {n} samples")
+                    report.set_note(f"chunk {chunk + 1}/{len(starts)} of {n} samples")
+                counted.evaluations = 0
                 x = sampler.sample(
                     counted, (n, *event_shape), schedule=schedule, generator=generator, device=device, dtype=dtype
                 )
+                if stats is not None:
+                    stats.evaluations_per_chunk.append(counted.evaluations)
                 chunks.append(x.to("cpu"))
     return torch.cat(chunks)
+
+
+def _denoised(
+    output: torch.Tensor, x: torch.Tensor, t: torch.Tensor, prediction: str, schedule: NoiseSchedule | None
+) -> torch.Tensor | None:
+    if schedule is None or prediction not in KERNEL_PARAMETRIZATIONS:
+        return None
+    a, s = schedule.kernel(t)
+    return convert(output, x, a, s, source=prediction, target="x0")

@@ -51,6 +51,34 @@ class NoiseSchedule(ABC):
         """
         return None if self.continuous else self.levels()
 
+    def t_of_sigma(self, sigma: torch.Tensor) -> torch.Tensor:
+        """The t whose noise-to-signal ratio s(t)/a(t) is ``sigma`` (float64, sigma's shape): the inverse
+        that grids by σ or log-SNR need (:mod:`scorekit.grids`).
+
+        The default: t = σ for a σ-conditioned schedule; for another continuous one a bisection on
+        [levels()[-1], levels()[0]] (σ(t) must increase with t; 60 halvings, to float64 precision);
+        for a discrete one the level nearest in log σ. σ outside the range gives the nearest end.
+        Schedules with a closed form override it.
+        """
+        sigma = sigma.double()
+        if self.sigma_conditioned:
+            return sigma.clone()
+        levels = self.levels().double()
+        a, s = self.kernel(levels)
+        level_sigmas = s.double() / a.double()
+        if not self.continuous:
+            distance = (sigma.log()[..., None] - level_sigmas.log()).abs()
+            return levels[distance.argmin(dim=-1)]
+        low = torch.full_like(sigma, float(levels.min()))
+        high = torch.full_like(sigma, float(levels.max()))
+        for _ in range(60):
+            middle = 0.5 * (low + high)
+            a_m, s_m = self.kernel(middle)
+            below = s_m.double() / a_m.double() < sigma
+            low = torch.where(below, middle, low)
+            high = torch.where(below, high, middle)
+        return 0.5 * (low + high)
+
     def sample_t(
         self, batch_size: int, *, generator: torch.Generator | None = None, device: torch.device | str = "cpu"
     ) -> torch.Tensor:

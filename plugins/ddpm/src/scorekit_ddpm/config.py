@@ -6,6 +6,7 @@ import math
 
 import attrs
 
+from scorekit.grids import GRIDS
 from scorekit.validators import FieldError, at_least, in_range, one_of, positive
 
 __all__ = [
@@ -71,10 +72,18 @@ class AncestralConfig:
 
     #: "posterior": β̃_t = β_t(1 − ᾱ_{t−1})/(1 − ᾱ_t); "beta": β_t (the two choices of Ho et al. §3.2).
     variance: str = attrs.field(default="posterior", validator=one_of("posterior", "beta"))
-    #: Sample on this many of the schedule's levels (evenly spaced, both ends kept); None: all.
+    #: Sample on this many levels (both ends of the schedule kept); None: all of the schedule's.
     steps: int | None = attrs.field(default=None, validator=at_least(1))
+    #: Where the levels fall (:mod:`scorekit.grids`): "levels" (evenly spaced by index), "karras",
+    #: "logsnr"; "uniform", "quadratic" on continuous schedules. On a discrete schedule a grid lands on
+    #: its nearest levels, repeats dropped.
+    grid: str = attrs.field(default="levels", validator=one_of(*GRIDS))
     #: Clamp x̂₀ to [−clip, clip] in model space before the posterior mean (images in [−1, 1]: 1).
     clip_x0: float | None = attrs.field(default=None, validator=positive())
+
+    def __attrs_post_init__(self) -> None:
+        if self.steps is None and self.grid != "levels":
+            raise FieldError("steps", f"a {self.grid} grid needs a number of steps")
 
 
 @attrs.frozen(kw_only=True)
@@ -83,4 +92,6 @@ class DDIMConfig:
 
     steps: int = attrs.field(default=50, validator=at_least(1))
     eta: float = attrs.field(default=0.0, validator=in_range(0.0, 1.0))
+    #: Where the levels fall, as for the ancestral sampler.
+    grid: str = attrs.field(default="levels", validator=one_of(*GRIDS))
     clip_x0: float | None = attrs.field(default=None, validator=positive())

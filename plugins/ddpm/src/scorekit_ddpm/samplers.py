@@ -21,6 +21,7 @@ from typing import ClassVar
 import torch
 
 from scorekit.errors import ConfigError
+from scorekit.grids import make_grid
 from scorekit.interfaces import NoiseSchedule, Sampler, ScoreModel, select_levels
 from scorekit_ddpm.config import AncestralConfig, DDIMConfig
 
@@ -66,8 +67,11 @@ class _KernelSampler(Sampler):
         self.config = config
 
     def _levels(self, schedule: NoiseSchedule) -> torch.Tensor:
-        """The levels walked: ``config.steps`` of the schedule's, evenly spaced (all when None)."""
-        return select_levels(schedule.levels(), self.config.steps)
+        """The levels walked: ``config.steps`` of the schedule's range on ``config.grid`` (all levels when None)."""
+        if self.config.grid == "levels":
+            return select_levels(schedule.levels(), self.config.steps)
+        assert self.config.steps is not None  # the config requires it for other grids
+        return make_grid(schedule, self.config.grid, self.config.steps)
 
     def _step(self, row: dict[str, float]) -> tuple[float, float, float, float]:
         """(sigma, x̂₀ weight, x_t weight, ε̂ weight) of x_p = w₀·x̂₀ + w_x·x_t + w_ε·ε̂ + σ·z."""

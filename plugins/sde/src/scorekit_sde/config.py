@@ -5,6 +5,7 @@ from __future__ import annotations
 import attrs
 
 from scorekit.config import Component, nested_component
+from scorekit.grids import GRIDS
 from scorekit.validators import FieldError, at_least, in_range, one_of, positive
 
 __all__ = [
@@ -84,8 +85,11 @@ class OUConfig:
 class ReverseSDEConfig:
     """Predictor–corrector sampling of the reverse-time SDE (Song et al. 2021, Algorithms 2–3)."""
 
-    #: Predictor steps from T down to eps (evenly spaced in t; geometric in σ for σ schedules).
+    #: Predictor steps from T down to eps.
     steps: int = attrs.field(default=1000, validator=at_least(1))
+    #: Where the steps fall: "sde" (evenly spaced in t; geometric in σ for σ schedules), or a grid of
+    #: :mod:`scorekit.grids` ("uniform", "karras", "logsnr", "quadratic", "levels").
+    grid: str = attrs.field(default="sde", validator=one_of("sde", *GRIDS))
     #: The predictor's scheme on dx = [f − g²∇log p_t]dt + g dw̄.
     predictor: str = attrs.field(default="euler_maruyama", validator=one_of(*SDE_METHODS))
     #: Langevin corrector steps at each time (0: predictor only).

@@ -27,6 +27,7 @@ from typing import ClassVar
 import torch
 
 from scorekit.errors import ConfigError
+from scorekit.grids import make_grid
 from scorekit.interfaces import Likelihood, NoiseSchedule, Sampler, ScoreModel, Solver, TraceEstimator
 from scorekit.ode import flow_log_prob
 from scorekit.parametrization import convert
@@ -69,6 +70,9 @@ class KernelSDE(GaussianSDE):
 
     def levels(self) -> torch.Tensor:
         return self.schedule.levels()
+
+    def t_of_sigma(self, sigma: torch.Tensor) -> torch.Tensor:
+        return self.schedule.t_of_sigma(sigma)
 
     def kernel(self, t: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         return self.schedule.kernel(t)
@@ -171,7 +175,12 @@ class ReverseSDESampler(_SDESampler):
     def num_evaluations(self, schedule: NoiseSchedule | None) -> int | None:
         config = self.config
         per_step = config.corrector_steps + (2 if config.predictor == "heun" else 1)
-        return config.steps * per_step + int(config.denoise)
+        return (len(self._grid(as_sde(schedule))) - 1) * per_step + int(config.denoise)
+
+    def _grid(self, sde: GaussianSDE) -> torch.Tensor:
+        """The ``steps + 1`` times walked, T first (fewer for a ``levels`` grid on fewer levels)."""
+        config = self.config
+        return sde.grid(config.steps) if config.grid == "sde" else make_grid(sde, config.grid, config.steps + 1)
 
     def sample(
         self,
@@ -185,12 +194,12 @@ class ReverseSDESampler(_SDESampler):
     ) -> torch.Tensor:
         sde = as_sde(schedule)
         config = self.config
-        grid = sde.grid(config.steps)
+        grid = self._grid(sde)
         reverse = ReverseSDE(sde, model)
         x = sde.prior_sample(shape, generator=generator, device=device, dtype=dtype)
         times = grid.to(device=device, dtype=dtype)[:, None].expand(len(grid), shape[0])
         dw = torch.empty_like(x)
-        for k in range(config.steps):
+        for k in range(len(grid) - 1):
             for _ in range(config.corrector_steps):
                 x = self._langevin(model, x, times[k], generator)
             step = math.sqrt(abs(float(grid[k + 1] - grid[k])))

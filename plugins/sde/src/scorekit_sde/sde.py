@@ -105,6 +105,11 @@ class VESDE(GaussianSDE):
     def kernel(self, t: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         return torch.ones_like(t), (self.sigma(t).square() - self.sigma_min**2).clamp(min=0).sqrt()
 
+    def t_of_sigma(self, sigma: torch.Tensor) -> torch.Tensor:
+        """s = √(σ(t)² − σ_min²) inverted: t = log(√(s² + σ_min²)/σ_min)/log(σ_max/σ_min)."""
+        sigma = sigma.double()
+        return 0.5 * torch.log1p(sigma.square() / self.sigma_min**2) / self._log_ratio
+
 
 class VPSDE(GaussianSDE):
     """dx = −½β(t)x dt + √β(t) dw, β(t) = β_min + t(β_max − β_min): a = e^{−½∫β}, s² = 1 − a².
@@ -133,6 +138,17 @@ class VPSDE(GaussianSDE):
         log_a = self._log_mean(t)
         return log_a.exp(), (-torch.expm1(2 * log_a)).sqrt()
 
+    def _t_of_log_mean(self, log_a: torch.Tensor) -> torch.Tensor:
+        """The root t ≥ 0 of ¼t²(β_max − β_min) + ½t·β_min = −log a."""
+        slope, quad = 0.5 * self.beta_min, 0.25 * (self.beta_max - self.beta_min)
+        if quad == 0:
+            return -log_a / slope
+        return 2 * -log_a / (slope + torch.sqrt(slope**2 + 4 * quad * -log_a))  # the stable root
+
+    def t_of_sigma(self, sigma: torch.Tensor) -> torch.Tensor:
+        """s/a = √(e^{−2 log a} − 1) inverted: −log a = ½ log(1 + σ²), then the quadratic in t."""
+        return self._t_of_log_mean(-0.5 * torch.log1p(sigma.double().square()))
+
 
 class SubVPSDE(VPSDE):
     """The VP drift with g(t)² = β(t)(1 − e^{−2∫₀ᵗβ}): a as VP's, s = 1 − a² ≤ VP's √(1 − a²)."""
@@ -143,6 +159,11 @@ class SubVPSDE(VPSDE):
     def kernel(self, t: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         log_a = self._log_mean(t)
         return log_a.exp(), -torch.expm1(2 * log_a)
+
+    def t_of_sigma(self, sigma: torch.Tensor) -> torch.Tensor:
+        """s/a = (1 − a²)/a inverted: a = (√(σ² + 4) − σ)/2, then VP's quadratic in t."""
+        sigma = sigma.double()
+        return self._t_of_log_mean(torch.log(2 / (torch.sqrt(sigma.square() + 4) + sigma)))
 
 
 class OrnsteinUhlenbeck(GaussianSDE):
