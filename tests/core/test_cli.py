@@ -190,7 +190,7 @@ def test_eval_reports_metrics(trained: Path, capsys: pytest.CaptureFixture[str])
 
 
 def test_eval_text_explains_each_row(tmp_path: Path) -> None:
-    from scorekit.cli import _eval_lines
+    from scorekit.cli.evaluation import _eval_lines
 
     result = {
         "dataset": "standard_normal",
