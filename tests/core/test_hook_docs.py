@@ -46,3 +46,26 @@ def test_documented_signature_matches_the_spec(name: str) -> None:
     assert match, f"the section of {name} shows no 'def {name}(...)' signature"
     documented = [part.split(":")[0].strip() for part in match.group(1).split(",") if part.strip()]
     assert documented == list(hookspecs()[name].parameters)
+
+
+def test_the_plugin_guide_states_the_plain_sections_defaults() -> None:
+    """The table of inherited defaults in docs/plugin-author-guide.md is the config classes' defaults."""
+    from pathlib import Path
+
+    import attrs
+
+    from scorekit.config import EvalConfig, SampleConfig, TrainConfig
+
+    guide = (Path(__file__).resolve().parents[2] / "docs" / "plugin-author-guide.md").read_text(encoding="utf-8")
+    for section, cls in (("train", TrainConfig), ("sample", SampleConfig), ("eval", EvalConfig)):
+        (row,) = [line for line in guide.splitlines() if line.startswith(f"| `[{section}]` |")]
+        for field in attrs.fields(cls):
+            value = field.default
+            written = (
+                f'"{value}"'
+                if isinstance(value, str)
+                else str(value).lower()
+                if isinstance(value, bool)
+                else repr(value)
+            )
+            assert f"`{field.name} = {written}`" in row, (section, field.name, written)

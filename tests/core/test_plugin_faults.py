@@ -77,3 +77,24 @@ def test_broken_plugins_are_reported_and_the_rest_trains(tmp_path: Path) -> None
     )
     assert result.exit_code != 0
     assert "scorekit-langevin" in str(result.exception) and "scorekit-thief" in str(result.exception)
+
+
+def test_a_failed_plugin_shows_its_traceback_on_request_and_is_named_by_unknown_preset_errors() -> None:
+    import pytest
+
+    from scorekit.errors import ConfigError
+
+    entry_points = [*installed_entry_points("core"), FakeEntryPoint("raiser", _hook_raises(), "scorekit-raiser")]
+    registry = load_registry(entry_points)
+    runner = CliRunner()
+    plain = runner.invoke(cli, ["plugins"], obj=registry)
+    assert plain.exit_code == 0 and "scorekit plugins --traceback shows where" in plain.output
+    assert "Traceback" not in plain.output
+    detailed = runner.invoke(cli, ["plugins", "--traceback"], obj=registry)
+    assert detailed.exit_code == 0
+    assert "traceback of plugin 'raiser' (scorekit-raiser):" in detailed.output
+    assert "Traceback (most recent call last)" in detailed.output
+    assert "RuntimeError: database of losses unreachable" in detailed.output
+    # A preset that a broken plugin might have provided: the error says which plugins failed.
+    with pytest.raises(ConfigError, match=r"unknown preset 'edm'.*plugins that failed to load: raiser"):
+        registry.preset("edm")

@@ -90,6 +90,8 @@ class PluginFailure:
     plugin: str
     distribution: str
     error: str
+    #: The formatted traceback when an exception caused the failure (``scorekit plugins --traceback``).
+    traceback: str = field(default="", compare=False)
 
     def __str__(self) -> str:
         return f"plugin {self.plugin!r} ({self.distribution}): {self.error}"
@@ -186,12 +188,18 @@ class Registry:
         except KeyError:
             available = ", ".join(sorted(self.presets)) or "none installed"
             hint = did_you_mean(name, self.presets) or "; pass a preset name or a .toml file"
-            raise ConfigError(f"unknown preset {name!r} (available: {available}){hint}") from None
+            raise ConfigError(f"unknown preset {name!r} (available: {available}){hint}{self._failure_hint()}") from None
 
     def _failure_hint(self) -> str:
         if not self.failures:
             return ""
         return "; plugins that failed to load: " + ", ".join(f.plugin for f in self.failures)
+
+
+def _format_traceback(exc: BaseException) -> str:
+    import traceback
+
+    return "".join(traceback.format_exception(exc))
 
 
 def get_plugin_manager() -> pluggy.PluginManager:
@@ -253,7 +261,9 @@ def load_registry(entry_points: Iterable[EntryPointLike] | None = None) -> Regis
             module = ep.load()
         except Exception as exc:  # a broken plugin must not take the others down
             registry.failures.append(
-                PluginFailure(ep.name, distribution, f"import failed: {type(exc).__name__}: {exc}")
+                PluginFailure(
+                    ep.name, distribution, f"import failed: {type(exc).__name__}: {exc}", _format_traceback(exc)
+                )
             )
             continue
         info = PluginInfo(ep.name, distribution, version)
@@ -307,7 +317,12 @@ def _collect(registry: Registry, pm: pluggy.PluginManager, info: PluginInfo, mod
                 impl.function(**{arg: kwargs[arg] for arg in impl.argnames})
             except Exception as exc:
                 registry.failures.append(
-                    PluginFailure(info.name, info.distribution, f"hook {hook_name} raised {type(exc).__name__}: {exc}")
+                    PluginFailure(
+                        info.name,
+                        info.distribution,
+                        f"hook {hook_name} raised {type(exc).__name__}: {exc}",
+                        _format_traceback(exc),
+                    )
                 )
                 pm.unregister(module)
                 return False

@@ -16,7 +16,8 @@ from scorekit.cli._common import _PresetsCommand, _registry, _resolve, _set_opti
 
 @cli.command()
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
-def plugins(as_json: bool) -> None:
+@click.option("--traceback", "tracebacks", is_flag=True, help="Print the traceback of each plugin that failed to load.")
+def plugins(as_json: bool, tracebacks: bool) -> None:
     """List installed plugins, their components by kind, presets, and plugins that failed."""
     registry = _registry()
     rows: list[dict[str, Any]] = [
@@ -45,6 +46,13 @@ def plugins(as_json: bool) -> None:
             click.echo(f"  preset: {', '.join(row['presets'])}")
     for problem in problems:
         click.echo(f"problem: {problem}", err=True)
+    if tracebacks:
+        for failure in registry.failures:
+            if failure.traceback:
+                click.echo(f"\ntraceback of plugin {failure.plugin!r} ({failure.distribution}):", err=True)
+                click.echo(failure.traceback.rstrip("\n"), err=True)
+    elif any(failure.traceback for failure in registry.failures):
+        click.echo("(scorekit plugins --traceback shows where each failure came from)", err=True)
 
 
 @cli.command(cls=_PresetsCommand)
