@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import itertools
 import math
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -164,38 +163,37 @@ def test_schedule_and_epsilon_mistakes_are_config_errors(registry: Registry) -> 
     assert torch.isfinite(sampler.sample(model, shape, schedule=geometric)).all()
 
 
-def scorekit(*args: object, cwd: Path) -> subprocess.CompletedProcess[str]:
-    """The real ``scorekit`` command, with the installed plugins and one thread."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("SCOREKIT_")}
-    env["OMP_NUM_THREADS"] = "1"
-    command = [sys.executable, "-m", "scorekit", *map(str, args)]
-    return subprocess.run(command, cwd=cwd, env=env, capture_output=True, text=True, timeout=120)
+def test_runner_end_to_end(tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    """The installed plugin through the command line, in-process (its discovery has a test of its own)."""
+    from tests.core.test_cli import run_cli
 
-
-def test_runner_end_to_end(tmp_path: Path) -> None:
+    monkeypatch.delenv("SCOREKIT_DISABLE_PLUGIN_AUTOLOAD", raising=False)
+    monkeypatch.delenv("SCOREKIT_BLOCK_PLUGINS", raising=False)
     raw = preset_dict()
     raw["sampler"] = {"kind": "consistent_annealed"}
     raw["data"].update(num_train=5000, num_heldout=1000)
     raw["train"].update(steps=300, log_every=100, checkpoint_every=300, progress=False)
     raw["sample"] = {"num": 500}
     config = write_toml(tmp_path / "cas.toml", raw)
+    run = tmp_path / "run"
 
-    result = scorekit("train", config, "--run-dir", "run", cwd=tmp_path)
-    assert result.returncode == 0, result.stderr
-    result = scorekit("sample", "run", "--num", 500, "--output", "x.npy", "--seed", 5, cwd=tmp_path)
-    assert result.returncode == 0, result.stderr
+    code, _, err = run_cli(["train", config, "--run-dir", run, "--no-pictures"], capsys)
+    assert code == 0, err
+    code, _, err = run_cli(["sample", run, "--num", 500, "--output", tmp_path / "x.npy", "--seed", 5], capsys)
+    assert code == 0, err
     x = np.load(tmp_path / "x.npy")
     assert x.shape == (500, 2) and np.isfinite(x).all()
-    scorekit("sample", "run", "--num", 500, "--output", "y.npy", "--seed", 5, cwd=tmp_path)
+    run_cli(["sample", run, "--num", 500, "--output", tmp_path / "y.npy", "--seed", 5], capsys)
     assert np.array_equal(x, np.load(tmp_path / "y.npy"))
 
     # An ε the run's schedule cannot take is found when sampling: a user error, exit 2, one line.
-    result = scorekit("sample", "run", "--num", 5, "--output", "z.npy", "--set", "sampler.epsilon=0.01", cwd=tmp_path)
-    assert result.returncode == 2
-    assert result.stderr.startswith("error: ") and len(result.stderr.strip().splitlines()) == 1
-    assert result.stderr.rstrip().endswith("got 0.01 @ $.sampler.epsilon")
+    args = ["sample", run, "--num", 5, "--output", tmp_path / "z.npy", "--set", "sampler.epsilon=0.01"]
+    code, _, err = run_cli(args, capsys)
+    assert code == 2
+    assert err.startswith("error: ") and len(err.strip().splitlines()) == 1
+    assert err.rstrip().endswith("got 0.01 @ $.sampler.epsilon")
     # One no schedule can take is found by the config's validator, before any training.
-    result = scorekit("train", config, "--run-dir", "bad", "--set", "sampler.epsilon=-1", cwd=tmp_path)
-    assert result.returncode == 2
-    assert result.stderr.strip() == "error: must be a finite number > 0, got -1.0 @ $.sampler.epsilon"
+    code, _, err = run_cli(["train", config, "--run-dir", tmp_path / "bad", "--set", "sampler.epsilon=-1"], capsys)
+    assert code == 2
+    assert err.strip() == "error: must be a finite number > 0, got -1.0 @ $.sampler.epsilon"
     assert not (tmp_path / "bad").exists()

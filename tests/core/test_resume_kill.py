@@ -14,7 +14,7 @@ import torch
 from scorekit.engine.checkpoint import latest_checkpoint, list_checkpoints, read_checkpoint
 from tests.conftest import small_config, write_toml
 
-STEPS = 6000
+STEPS = 3000
 
 
 def _train(config: Path, run_dir: Path, *extra: str) -> subprocess.Popen[bytes]:
@@ -30,12 +30,12 @@ def test_sigkill_then_resume_is_bit_identical(tmp_path: Path) -> None:
     # The preset's cosine learning rate and EMA stay on: the resumed run must reproduce both.
     train = {"steps": STEPS, "checkpoint_every": 250, "log_every": 250, "keep_checkpoints": 2}
     config = write_toml(tmp_path / "c.toml", small_config(train=train, sampler={"steps_per_level": 1}))
-    full = _train(config, tmp_path / "full")
-    killed = _train(config, tmp_path / "killed")
+    full = _train(config, tmp_path / "full", "--no-pictures")
+    killed = _train(config, tmp_path / "killed", "--no-pictures")
     deadline = time.monotonic() + 120
     while True:
         latest = latest_checkpoint(tmp_path / "killed" / "checkpoints")
-        if latest is not None and read_checkpoint(latest).step >= 1000:
+        if latest is not None and read_checkpoint(latest).step >= 500:
             break
         assert killed.poll() is None, "the run finished before it could be killed; raise STEPS"
         assert time.monotonic() < deadline
@@ -46,7 +46,7 @@ def test_sigkill_then_resume_is_bit_identical(tmp_path: Path) -> None:
     killed_at = read_checkpoint(latest_checkpoint(tmp_path / "killed" / "checkpoints")).step  # type: ignore[arg-type]
     assert killed_at < STEPS
 
-    resumed = _train(config, tmp_path / "killed", "--resume")
+    resumed = _train(config, tmp_path / "killed", "--resume", "--no-pictures")
     _, errors = resumed.communicate(timeout=300)
     assert resumed.returncode == 0, errors.decode()
     _, errors = full.communicate(timeout=300)
