@@ -86,3 +86,25 @@ def test_device_selection() -> None:
     if not torch.cuda.is_available():
         with pytest.raises(ConfigError, match="CUDA is not available"):
             resolve_device("cuda")
+
+
+def test_sampling_after_training_does_not_read_back_the_checkpoint_just_written(
+    tmp_path: object, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from pathlib import Path
+
+    import scorekit
+    from scorekit.config import load_config
+    from scorekit.engine import run as run_module
+    from tests.conftest import small_config
+
+    registry = scorekit.load_registry()
+    run_dir = Path(str(tmp_path)) / "run"
+    run = scorekit.Run(load_config(small_config(), registry), registry, run_dir)
+    run.train().close()
+    monkeypatch.setattr(run_module, "read_checkpoint", lambda path: pytest.fail(f"read {path} back"))
+    fresh = run.sample(50, seed=3)
+    assert run.checkpoint().step == 60
+    monkeypatch.undo()
+    # A new Run reads the file: the same model, the same samples.
+    assert torch.equal(scorekit.load(run_dir, registry=registry).sample(50, seed=3), fresh)

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import difflib
 from collections.abc import Iterable
+from typing import ClassVar
 
 __all__ = [
     "CheckpointError",
     "ConfigError",
     "DataError",
+    "OutOfRangeError",
     "PluginError",
+    "RunDirectoryError",
     "ScorekitError",
     "SolverError",
     "UserError",
@@ -32,6 +35,30 @@ class ConfigError(UserError):
 
 class DataError(UserError):
     """A data file or data set cannot be used: missing, malformed, wrong shape, non-finite."""
+
+
+class RunDirectoryError(UserError):
+    """A run directory that cannot be used as asked: ``reason`` is "exists" (it holds a run already),
+    "nothing_to_resume" or "not_a_directory"; ``run_dir`` the path. Front ends phrase it for their
+    own switches (the CLI: ``--resume``, ``--run-dir``)."""
+
+    MESSAGES: ClassVar[dict[str, str]] = {
+        "exists": "{run_dir} already holds checkpoints; resume it (train(resume=True)) or choose another run directory",
+        "nothing_to_resume": "{run_dir} holds no checkpoint to resume from",
+        "not_a_directory": "{run_dir} exists and is not a directory",
+    }
+
+    def __init__(self, run_dir: object, reason: str) -> None:
+        self.run_dir, self.reason = run_dir, reason
+        super().__init__(self.MESSAGES[reason].format(run_dir=run_dir))
+
+
+class OutOfRangeError(UserError):
+    """An argument outside the range the run supports: ``name``, ``value`` and the range ``low``–``high``."""
+
+    def __init__(self, name: str, value: float, low: float, high: float, what: str = "the trained range") -> None:
+        self.name, self.value, self.low, self.high = name, value, low, high
+        super().__init__(f"{name} must lie in {what} [{low:.6g}, {high:.6g}], got {value}")
 
 
 class PluginError(ScorekitError):

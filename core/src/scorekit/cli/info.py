@@ -3,13 +3,9 @@
 from __future__ import annotations
 
 import json
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import click
-
-if TYPE_CHECKING:
-    pass
-
 
 from scorekit.cli._common import _PresetsCommand, _registry, _resolve, _set_option, cli
 

@@ -3,15 +3,11 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import click
 
-if TYPE_CHECKING:
-    pass
-
-
 from scorekit.cli._common import _describe, _is_image, _load_run, _output_path, _set_option, cli
+from scorekit.errors import OutOfRangeError, UserError
 
 
 @cli.command()
@@ -79,7 +75,12 @@ def score(run_dir: Path, input_path: Path, output: Path, sigma: float | None) ->
     run = _load_run(run_dir)
     x = torch.from_numpy(load_array(input_path, ndims=(1, 2), min_points=1))
     one_point = x.ndim == 1
-    scores, used = run.score(x[None] if one_point else x, sigma)
+    try:
+        scores, used = run.score(x[None] if one_point else x, sigma)
+    except OutOfRangeError as exc:
+        raise UserError(
+            f"--sigma must lie in the trained range [{exc.low:.6g}, {exc.high:.6g}], got {exc.value}"
+        ) from None
     np.save(output, (scores[0] if one_point else scores).numpy().astype(np.float32), allow_pickle=False)
     note = run.off_level_note(used)
     if note is not None:

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from scorekit.errors import UserError
+from scorekit.errors import RunDirectoryError, UserError
 
 if TYPE_CHECKING:
     from scorekit.config import RunConfig
@@ -89,6 +89,15 @@ def train(
         trainer = run.train(resume=resume)
     except (KeyboardInterrupt, TrainingInterrupted) as exc:
         raise _Interrupted(_resume_hint(exc, run_dir)) from None
+    except RunDirectoryError as exc:  # the engine's reason, in this command's switches
+        raise UserError(
+            {
+                "exists": f"{run_dir} already holds checkpoints; pass --resume to continue it or choose another "
+                "--run-dir",
+                "nothing_to_resume": f"--resume: {run_dir} holds no checkpoint to resume from",
+                "not_a_directory": f"--run-dir {run_dir} exists and is not a directory",
+            }[exc.reason]
+        ) from None
     if not trainer.world.is_main:
         trainer.close()
         return

@@ -29,7 +29,7 @@ from scorekit.engine.progress import Progress
 from scorekit.engine.sampling import CountedModel, Evaluation, SamplingStats, sample_in_chunks
 from scorekit.engine.threads import apply_threads
 from scorekit.engine.trainer import Trainer
-from scorekit.errors import CheckpointError, ConfigError, UserError
+from scorekit.errors import CheckpointError, ConfigError, OutOfRangeError, RunDirectoryError, UserError
 from scorekit.interfaces import Likelihood, Loss, NoiseSchedule, Sampler, ScoreModel
 from scorekit.parametrization import KERNEL_PARAMETRIZATIONS, as_parametrization, view_for
 
@@ -91,6 +91,8 @@ class Run:
                 component.check(self.schedule)
         self._source: DataSource = config.data.build()
         self._data: DataBundle | None = None
+        #: The checkpoint :meth:`train` wrote last, in memory: (path, model and EMA weights, metadata).
+        self._fresh: tuple[Path, Checkpoint] | None = None
         #: What the latest :meth:`sample` did: model evaluations per chunk (``.nfe``).
         self.last_sampling: SamplingStats | None = None
 
@@ -118,15 +120,13 @@ class Run:
         if world.distributed and self.device.type == "cuda":
             self.device = torch.device("cuda", world.local_rank)
         if self.run_dir.exists() and not self.run_dir.is_dir():
-            raise UserError(f"--run-dir {self.run_dir} exists and is not a directory")
+            raise RunDirectoryError(self.run_dir, "not_a_directory")
         checkpoint_dir = self.run_dir / CHECKPOINTS
         existing = latest_checkpoint(checkpoint_dir)
         if existing is not None and not resume:
-            raise UserError(
-                f"{self.run_dir} already holds checkpoints; pass --resume to continue it or choose another --run-dir"
-            )
+            raise RunDirectoryError(self.run_dir, "exists")
         if resume and existing is None:
-            raise UserError(f"--resume: {self.run_dir} holds no checkpoint to resume from")
+            raise RunDirectoryError(self.run_dir, "nothing_to_resume")
         data = self.data
         model = self.new_model(data.event_shape)
         self.check_predictions(model)  # before anything is written
@@ -159,6 +159,7 @@ class Run:
                 print(self._describe_training(trainer), file=sys.stderr, flush=True)
             self.check_prior()
         trainer.run()
+        self._fresh = trainer.last_saved
         return trainer
 
     def check_predictions(self, model: ScoreModel) -> None:
@@ -182,9 +183,13 @@ class Run:
 
     # -- trained model --------------------------------------------------------------------
     def checkpoint(self) -> Checkpoint:
+        """The run's latest checkpoint. Right after :meth:`train` wrote it, the trainer's in-memory copy of
+        its model and EMA weights and metadata, not the file read back (still the latest on disk)."""
         path = latest_checkpoint(self.run_dir / CHECKPOINTS)
         if path is None:
             raise UserError(f"{self.run_dir}: no checkpoint found in {self.run_dir / CHECKPOINTS}; train first")
+        if self._fresh is not None and self._fresh[0] == path:
+            return self._fresh[1]
         return read_checkpoint(path)
 
     def trained_model(self, *, use_ema: bool = True) -> tuple[ScoreModel, Standardizer]:
@@ -220,7 +225,10 @@ class Run:
         :attr:`last_sampling` then holds the evaluations per chunk (the sampler's NFE).
         """
         if self.sampler is None:
-            raise ConfigError("the run has no [sampler] section; add one or pass --set sampler.kind=NAME @ $.sampler")
+            raise ConfigError(
+                "the run has no [sampler] section; add one, or choose one when loading the run "
+                "(override sampler.kind=NAME; on the command line --set sampler.kind=NAME) @ $.sampler"
+            )
         model, standardizer = self.trained_model(use_ema=self.config.sample.use_ema)
         self.check_prior()
         generator = torch.Generator(device=self.device).manual_seed(self.config.sample.seed if seed is None else seed)
@@ -321,7 +329,7 @@ class Run:
         if sigma is None:
             sigma = sigma_min
         if not (math.isfinite(sigma) and sigma_min * (1 - 1e-6) <= sigma <= sigma_max * (1 + 1e-6)):
-            raise UserError(f"--sigma must lie in the trained range [{sigma_min:.6g}, {sigma_max:.6g}], got {sigma}")
+            raise OutOfRangeError("sigma", sigma, sigma_min, sigma_max)
         t_model = torch.full((x.shape[0],), standardizer.sigma_to_model(sigma), device=self.device)
         model = as_parametrization(model, "score", self.schedule)
         with torch.no_grad():

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import gc
+import json
 import math
 import random
 import signal
@@ -132,6 +133,8 @@ class Trainer:
         self.ema = EMA(model, config.ema_decay) if config.ema_decay > 0 else None
         self.generator = torch.Generator(device=device).manual_seed(config.seed + RANK_SEED_STRIDE * world.rank)
         self.step = 0
+        #: The latest checkpoint this trainer wrote, and its model and EMA weights in memory.
+        self.last_saved: tuple[Path, Checkpoint] | None = None
         #: The step this process started from (0, or the resumed checkpoint's step).
         self.start_step = 0
         self.skipped = 0
@@ -285,7 +288,11 @@ class Trainer:
         if not self.world.is_main:
             return None
         meta.update(self.checkpoint_meta())
-        return write_checkpoint(self.checkpoint_dir, self.step, tensors, meta, keep=self.config.keep_checkpoints)
+        path = write_checkpoint(self.checkpoint_dir, self.step, tensors, meta, keep=self.config.keep_checkpoints)
+        # What a sampler needs of it, kept in memory so the same process need not read the file back.
+        weights = {k: v.detach().cpu().clone() for k, v in tensors.items() if k.startswith(("model/", "ema/"))}
+        self.last_saved = (path, Checkpoint(self.step, weights, json.loads(json.dumps(meta))))
+        return path
 
     def state(self) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
         tensors: dict[str, torch.Tensor] = {f"model/{k}": v for k, v in self.model.state_dict().items()}
