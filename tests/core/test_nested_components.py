@@ -106,3 +106,18 @@ def test_every_component_builds_from_its_default_config_outside_a_run() -> None:
                 assert not isinstance(value, Component), (kind, name)
             built += 1
     assert built >= 25
+
+
+def test_a_bare_name_stands_for_a_nested_component_table() -> None:
+    """``predictor = "heun"`` is ``[sampler.predictor] kind = "heun"``; the resolved config writes the table."""
+    from tests.conftest import preset_dict
+
+    registry = load_registry()
+    raw = preset_dict("vpsde")
+    raw["sampler"] = {"kind": "reverse_sde", "predictor": "heun", "corrector": {"snr": 0.1}}
+    config = load_config(raw, registry)
+    dumped = dump_config(config)["sampler"]
+    assert dumped["predictor"] == {"kind": "heun"}
+    assert dumped["corrector"] == {"kind": "langevin", "snr": 0.1}  # a table without kind adjusts the default
+    with pytest.raises(ConfigError, match=r"unknown predictor 'hen'.*did you mean 'heun'.*\$\.sampler\.predictor"):
+        load_config({**raw, "sampler": {"kind": "reverse_sde", "predictor": "hen"}}, registry)

@@ -18,7 +18,7 @@ from scorekit.config import structure_as
 from scorekit.data.mixture import GaussianMixture, radial_mixture
 from scorekit.errors import ConfigError
 from scorekit.evaluation import KernelScoreModel, kernel_log_prob
-from scorekit.interfaces import NoiseSchedule
+from scorekit.interfaces import NoiseSchedule, Predictor, ScoreModel
 from scorekit_sde.config import SubVPConfig, VEConfig, VPConfig
 from scorekit_sde.reverse import KernelSDE, as_sde
 from scorekit_sde.sde import VESDE, VPSDE, SubVPSDE
@@ -98,7 +98,7 @@ def _check_samples(x: torch.Tensor, density: GaussianMixture, *, blur: float = 0
         ("vp", {"steps": 500}),
         ("ve", {"steps": 500, "predictor": "heun"}),
         ("geometric", {"steps": 200, "corrector_steps": 1}),
-        ("subvp", {"steps": 200, "corrector_steps": 1, "snr": 0.1}),
+        ("subvp", {"steps": 200, "corrector_steps": 1, "corrector": {"kind": "langevin", "snr": 0.1}}),
     ],
 )
 def test_reverse_sde_samples_the_mixture(name: str, options: dict[str, Any]) -> None:
@@ -162,3 +162,79 @@ def test_discrete_schedules_are_refused_at_setup() -> None:
             _build(kind, name).check(schedule)
         with pytest.raises(ConfigError, match=r"\$.schedule"):
             _build(kind, name).check(None)
+
+
+class _GaussianScore(ScoreModel):
+    """The exact score of N(0, I) data under the kernel: −x/(a² + s²)."""
+
+    def __init__(self, schedule: NoiseSchedule) -> None:
+        super().__init__()
+        self.schedule = schedule
+        self.bind((2,))
+
+    def forward(self, x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        a, s = self.schedule.kernel(t)
+        return -x / (a.square() + s.square()).to(x.dtype)[:, None]
+
+
+class _ThirdOrderDrift(Predictor):
+    """An outside predictor: Euler–Maruyama on the mean of three drift evaluations (the same drift, three calls)."""
+
+    evaluations = 3
+
+    def __init__(self, config: object) -> None:
+        pass
+
+    def step(self, sde: Any, x: torch.Tensor, t: float, t_next: float, dw: torch.Tensor) -> torch.Tensor:
+        times = x.new_full((x.shape[0],), t)
+        drift = sum(sde.drift(x, times) for _ in range(3)) / 3
+        return x + drift * (t_next - t) + sde.diffusion(times)[:, None] * dw
+
+
+def test_a_plugin_predictor_composes_with_reverse_sde_by_name() -> None:
+    """Registered from a plugin of its own and named in the config: reverse_sde runs it and counts its evaluations;
+    on one noise path it gives Euler–Maruyama's samples (its drift is the same)."""
+    import types
+
+    import attrs
+
+    from scorekit import hookimpl
+    from scorekit.engine.sampling import SamplingStats, sample_in_chunks
+    from tests.conftest import installed_entry_points
+    from tests.core.test_registry import FakeEntryPoint
+
+    @attrs.frozen
+    class NoOptions:
+        pass
+
+    plugin = types.ModuleType("thirds")
+
+    @hookimpl
+    def scorekit_register_components(register: Any) -> None:
+        register("predictor", "thirds", factory=_ThirdOrderDrift, config=NoOptions)
+
+    plugin.scorekit_register_components = scorekit_register_components  # type: ignore[attr-defined]
+    registry = load_registry(
+        [*installed_entry_points("core", "dsm", "sde"), FakeEntryPoint("thirds", plugin, "scorekit-thirds")]
+    )
+    assert not registry.failures and registry.names("predictor") == ["euler_maruyama", "heun", "thirds"]
+    schedule = structure_as({"kind": "vp", "num_levels": 50}, "schedule", "$.schedule", registry).build()
+    draws = {}
+    for predictor in ("thirds", "euler_maruyama"):
+        table = {"kind": "reverse_sde", "steps": 20, "predictor": predictor, "denoise": False}
+        sampler = structure_as(table, "sampler", "$.sampler", registry).build()
+        stats = SamplingStats()
+        draws[predictor] = sample_in_chunks(
+            sampler,
+            _GaussianScore(schedule),
+            64,
+            (2,),
+            schedule=schedule,
+            generator=torch.Generator().manual_seed(0),
+            device=torch.device("cpu"),
+            chunk_size=64,
+            stats=stats,
+        )
+        per_step = 3 if predictor == "thirds" else 1
+        assert stats.nfe == sampler.num_evaluations(schedule) == 20 * per_step
+    torch.testing.assert_close(draws["thirds"], draws["euler_maruyama"], rtol=1e-5, atol=1e-6)

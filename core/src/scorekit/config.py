@@ -249,6 +249,8 @@ def _resolve_nested(instance: Any, path: str, registry: Registry) -> Any:
             continue
         value = getattr(instance, field.name)
         raw = value.config if isinstance(value, Component) else value
+        if isinstance(raw, str):  # a bare name: predictor = "heun" is [sampler.predictor] kind = "heun"
+            raw = {"kind": raw}
         if attrs.has(type(raw)):
             raw = {"kind": value.kind, **_converter.unstructure(raw)}
         if isinstance(raw, dict):

@@ -36,6 +36,8 @@ KINDS: tuple[Kind, ...] = (
     Kind("solver", "scorekit.interfaces:Solver", None),
     Kind("trace_estimator", "scorekit.interfaces:TraceEstimator", None),
     Kind("likelihood", "scorekit.interfaces:Likelihood", "likelihood"),
+    Kind("predictor", "scorekit.interfaces:Predictor", None),
+    Kind("corrector", "scorekit.interfaces:Corrector", None),
 )
 
 

@@ -5,16 +5,20 @@ from __future__ import annotations
 from scorekit.interfaces.likelihood import Likelihood
 from scorekit.interfaces.loss import Loss
 from scorekit.interfaces.noise_schedule import NoiseSchedule, select_levels
+from scorekit.interfaces.predictor_corrector import Corrector, Predictor, ReverseTimeSDE
 from scorekit.interfaces.sampler import Sampler
 from scorekit.interfaces.score_model import ScoreModel
 from scorekit.interfaces.solver import QuadratureFunc, Solver, SolveStats
 from scorekit.interfaces.trace_estimator import TraceEstimator
 
 __all__ = [
+    "Corrector",
     "Likelihood",
     "Loss",
     "NoiseSchedule",
+    "Predictor",
     "QuadratureFunc",
+    "ReverseTimeSDE",
     "Sampler",
     "ScoreModel",
     "SolveStats",

@@ -10,10 +10,12 @@ from scorekit.validators import FieldError, at_least, in_range, one_of, positive
 
 __all__ = [
     "SDE_METHODS",
+    "LangevinCorrectorConfig",
     "OUConfig",
     "ProbabilityFlowConfig",
     "ProbabilityFlowLikelihoodConfig",
     "ReverseSDEConfig",
+    "SchemeConfig",
     "SubVPConfig",
     "VEConfig",
     "VPConfig",
@@ -82,6 +84,19 @@ class OUConfig:
 
 
 @attrs.frozen(kw_only=True)
+class SchemeConfig:
+    """A predictor without options."""
+
+
+@attrs.frozen(kw_only=True)
+class LangevinCorrectorConfig:
+    """Langevin MCMC x ← x + εs + √(2ε)z at fixed t (Song et al. 2021, Algorithm 4)."""
+
+    #: The signal-to-noise ratio r: ε = 2(r‖z‖/‖s‖)², norms per sample averaged over the batch.
+    snr: float = attrs.field(default=0.16, validator=positive())
+
+
+@attrs.frozen(kw_only=True)
 class ReverseSDEConfig:
     """Predictor–corrector sampling of the reverse-time SDE (Song et al. 2021, Algorithms 2–3)."""
 
@@ -90,12 +105,13 @@ class ReverseSDEConfig:
     #: Where the steps fall: "sde" (evenly spaced in t; geometric in σ for σ schedules), or a grid of
     #: :mod:`scorekit.grids` ("uniform", "karras", "logsnr", "quadratic", "levels").
     grid: str = attrs.field(default="sde", validator=one_of("sde", *GRIDS))
-    #: The predictor's scheme on dx = [f − g²∇log p_t]dt + g dw̄.
-    predictor: str = attrs.field(default="euler_maruyama", validator=one_of(*SDE_METHODS))
-    #: Langevin corrector steps at each time (0: predictor only).
+    #: The predictor, a registered component: one step of dx = [f − g²∇log p_t]dt + g dw̄
+    #: ("euler_maruyama", "heun", or a plugin's); a bare name or a table with its options.
+    predictor: Component = nested_component("predictor", "euler_maruyama")
+    #: Corrector steps at each time (0: predictor only).
     corrector_steps: int = attrs.field(default=0, validator=at_least(0))
-    #: The corrector's signal-to-noise ratio r: step 2(r‖z‖/‖∇log p‖)² (Song et al. 2021, Alg. 4).
-    snr: float = attrs.field(default=0.16, validator=positive())
+    #: The corrector, a registered component ("langevin" with its ``snr``, or a plugin's).
+    corrector: Component = nested_component("corrector", "langevin", snr=0.16)
     #: Return Tweedie's E[x₀ ∣ x_eps] = (x + s²∇log p)/a after the last step, not the noisy x_eps.
     denoise: bool = True
 

@@ -12,6 +12,27 @@ from scorekit_sde import config
 @hookimpl
 def scorekit_register_components(register: Any) -> None:
     register(
+        "predictor",
+        "euler_maruyama",
+        factory="scorekit_sde.predictor_corrector:EulerMaruyamaPredictor",
+        config=config.SchemeConfig,
+        summary="Euler–Maruyama step of the reverse-time SDE",
+    )
+    register(
+        "predictor",
+        "heun",
+        factory="scorekit_sde.predictor_corrector:HeunPredictor",
+        config=config.SchemeConfig,
+        summary="stochastic Heun step of the reverse-time SDE (two evaluations)",
+    )
+    register(
+        "corrector",
+        "langevin",
+        factory="scorekit_sde.predictor_corrector:LangevinCorrector",
+        config=config.LangevinCorrectorConfig,
+        summary="Langevin MCMC at fixed t with the signal-to-noise step rule (Song et al. 2021, Alg. 4)",
+    )
+    register(
         "schedule",
         "ve",
         factory="scorekit_sde.sde:VESDE",

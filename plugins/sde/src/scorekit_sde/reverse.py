@@ -28,13 +28,21 @@ import torch
 
 from scorekit.errors import ConfigError
 from scorekit.grids import make_grid
-from scorekit.interfaces import Likelihood, NoiseSchedule, Sampler, ScoreModel, Solver, TraceEstimator
+from scorekit.interfaces import (
+    Corrector,
+    Likelihood,
+    NoiseSchedule,
+    Predictor,
+    Sampler,
+    ScoreModel,
+    Solver,
+    TraceEstimator,
+)
 from scorekit.ode import flow_log_prob
 from scorekit.parametrization import convert
-from scorekit.tensors import append_dims, batch_sum
+from scorekit.tensors import append_dims
 from scorekit_sde.config import ProbabilityFlowConfig, ProbabilityFlowLikelihoodConfig, ReverseSDEConfig
 from scorekit_sde.sde import SDE, GaussianSDE
-from scorekit_sde.solvers import sde_step
 
 __all__ = [
     "KernelSDE",
@@ -163,18 +171,21 @@ class _SDESampler(Sampler):
 class ReverseSDESampler(_SDESampler):
     """Predictor–corrector sampling (Song et al. 2021, Algorithms 2–3) of the reverse-time SDE.
 
-    From x_T ~ the prior, at each time of the grid: ``corrector_steps`` Langevin steps
-    x ← x + εs + √(2ε)z with ε = 2(r‖z‖/‖s‖)² (norms per sample, averaged over the batch), then one
-    predictor step of Euler–Maruyama or Heun to the next time. With ``denoise`` the last x_eps is
-    replaced by Tweedie's E[x₀ ∣ x_eps].
+    From x_T ~ the prior, at each time of the grid: ``corrector_steps`` steps of the configured
+    :class:`~scorekit.interfaces.Corrector` (``langevin``: x ← x + εs + √(2ε)z with
+    ε = 2(r‖z‖/‖s‖)²), then one step of the configured :class:`~scorekit.interfaces.Predictor`
+    (``euler_maruyama``, ``heun``, or a plugin's) to the next time. With ``denoise`` the last x_eps
+    is replaced by Tweedie's E[x₀ ∣ x_eps].
     """
 
     def __init__(self, config: ReverseSDEConfig) -> None:
         self.config = config
+        self.predictor: Predictor = config.predictor.build()
+        self.corrector: Corrector = config.corrector.build()
 
     def num_evaluations(self, schedule: NoiseSchedule | None) -> int | None:
         config = self.config
-        per_step = config.corrector_steps + (2 if config.predictor == "heun" else 1)
+        per_step = config.corrector_steps * self.corrector.evaluations + self.predictor.evaluations
         return (len(self._grid(as_sde(schedule))) - 1) * per_step + int(config.denoise)
 
     def _grid(self, sde: GaussianSDE) -> torch.Tensor:
@@ -201,29 +212,14 @@ class ReverseSDESampler(_SDESampler):
         dw = torch.empty_like(x)
         for k in range(len(grid) - 1):
             for _ in range(config.corrector_steps):
-                x = self._langevin(model, x, times[k], generator)
+                x = self.corrector.step(model, x, times[k], generator=generator)
             step = math.sqrt(abs(float(grid[k + 1] - grid[k])))
-            x = sde_step(
-                reverse,
-                x,
-                float(grid[k]),
-                float(grid[k + 1]),
-                dw.normal_(generator=generator) * step,
-                method=config.predictor,
+            x = self.predictor.step(
+                reverse, x, float(grid[k]), float(grid[k + 1]), dw.normal_(generator=generator) * step
             )
         if config.denoise:
             x = _denoise(sde, model, x, times[-1])
         return x
-
-    def _langevin(
-        self, model: ScoreModel, x: torch.Tensor, t: torch.Tensor, generator: torch.Generator | None
-    ) -> torch.Tensor:
-        score = model(x, t)
-        z = torch.randn(x.shape, generator=generator, device=x.device, dtype=x.dtype)
-        z_norm = batch_sum(z.square()).sqrt().mean()
-        score_norm = batch_sum(score.square()).sqrt().mean()
-        step = 2 * (self.config.snr * z_norm / score_norm).square()
-        return x + step * score + (2 * step).sqrt() * z
 
 
 class ProbabilityFlowSampler(_SDESampler):
