@@ -121,3 +121,13 @@ def test_a_bare_name_stands_for_a_nested_component_table() -> None:
     assert dumped["corrector"] == {"kind": "langevin", "snr": 0.1}  # a table without kind adjusts the default
     with pytest.raises(ConfigError, match=r"unknown predictor 'hen'.*did you mean 'heun'.*\$\.sampler\.predictor"):
         load_config({**raw, "sampler": {"kind": "reverse_sde", "predictor": "hen"}}, registry)
+
+
+def test_a_component_section_names_its_component() -> None:
+    """``Component.name`` is what ``kind = "..."`` wrote; ``kind`` is its alias; the registry kind is the entry's."""
+    from tests.conftest import preset_dict
+
+    config = load_config(preset_dict(), load_registry())
+    assert config.sampler is not None
+    assert config.sampler.name == config.sampler.kind == "annealed_langevin"
+    assert config.sampler.entry is not None and config.sampler.entry.kind == "sampler"

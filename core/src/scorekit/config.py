@@ -115,24 +115,31 @@ class EvalConfig:
 
 @attrs.frozen
 class Component:
-    """A component section: the registered ``kind`` and an instance of its config class.
+    """A component section: the registered component's ``name`` (what the TOML writes as ``kind = "..."``)
+    and an instance of its config class.
 
     Once structured against a registry, ``build()`` constructs the component; plugins use this for
-    components nested in their own config (see :func:`nested_component`).
+    components nested in their own config (see :func:`nested_component`). The registry kind it belongs
+    to ("sampler", "loss", ...) is ``entry.kind``.
     """
 
-    kind: str
+    name: str
     config: Any
     entry: ComponentEntry | None = attrs.field(default=None, eq=False, repr=False)
 
+    @property
+    def kind(self) -> str:
+        """The component's name, as the TOML key ``kind`` spells it (scorekit 0.1's attribute; prefer ``name``)."""
+        return self.name
+
     def build(self) -> Any:
         if self.entry is None:
-            raise RuntimeError(f"component {self.kind!r} was not structured against a registry")
+            raise RuntimeError(f"component {self.name!r} was not structured against a registry")
         built = self.entry.build(self.config)
         interface = interface_of(self.entry.kind)
         if interface is not None and not isinstance(built, interface):
             raise ConfigError(
-                f"{self.entry.kind} {self.kind!r} built a {type(built).__name__}, not a {interface.__name__}"
+                f"{self.entry.kind} {self.name!r} built a {type(built).__name__}, not a {interface.__name__}"
             )
         return built
 
@@ -200,9 +207,9 @@ _converter.register_structure_hook(
 _converter.register_unstructure_hook(
     Component,
     lambda c: (
-        {"kind": c.kind, **_drop_none(c.config if isinstance(c.config, dict) else _converter.unstructure(c.config))}
+        {"kind": c.name, **_drop_none(c.config if isinstance(c.config, dict) else _converter.unstructure(c.config))}
         if c.config is not None
-        else {"kind": c.kind}
+        else {"kind": c.name}
     ),
 )
 
@@ -252,7 +259,7 @@ def _resolve_nested(instance: Any, path: str, registry: Registry) -> Any:
         if isinstance(raw, str):  # a bare name: predictor = "heun" is [sampler.predictor] kind = "heun"
             raw = {"kind": raw}
         if attrs.has(type(raw)):
-            raw = {"kind": value.kind, **_converter.unstructure(raw)}
+            raw = {"kind": value.name, **_converter.unstructure(raw)}
         if isinstance(raw, dict):
             # A table without 'kind' adjusts the default component; the default's options apply
             # unless another kind is chosen.

@@ -123,11 +123,11 @@ def _describe(config: RunConfig, step: int, *, num_samples: int | None = None) -
     Samples: "eight_gaussians · ncsn_mlp · ddim · 2000 samples · step 8000"; a density picture (no
     ``num_samples``) names the likelihood in place of the sampler.
     """
-    parts = [config.data.kind, config.model.kind]
+    parts = [config.data.name, config.model.name]
     if num_samples is None:
-        parts += [f"{config.likelihood.kind} likelihood"] if config.likelihood else []
+        parts += [f"{config.likelihood.name} likelihood"] if config.likelihood else []
     else:
-        parts += [config.sampler.kind] if config.sampler else []
+        parts += [config.sampler.name] if config.sampler else []
         parts.append(f"{num_samples} samples")
     return " · ".join([*parts, f"step {step}"])
 

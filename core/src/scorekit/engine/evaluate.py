@@ -53,10 +53,10 @@ def evaluate(run: Run) -> dict[str, Any]:
     """
     config = run.config.eval
     data = run.data
-    result: dict[str, Any] = {"dataset": run.config.data.kind, "checkpoint_step": run.checkpoint().step}
+    result: dict[str, Any] = {"dataset": run.config.data.name, "checkpoint_step": run.checkpoint().step}
     for name in ("model", "schedule", "sampler", "likelihood"):
         component = getattr(run.config, name)
-        result[name] = None if component is None else component.kind
+        result[name] = None if component is None else component.name
     generator = torch.Generator().manual_seed(config.seed)
     finite = None
     if run.sampler is not None:

@@ -176,7 +176,7 @@ class Run:
         shape = " × ".join(map(str, (self.data.train.shape[0], *self.data.event_shape)))
         threads = f"{self.threads} thread{'s' if self.threads != 1 else ''}"
         return (
-            f"train: {config.model.kind} ({parameters:,} parameters) on {config.data.kind} ({shape}), "
+            f"train: {config.model.name} ({parameters:,} parameters) on {config.data.name} ({shape}), "
             f"steps {trainer.step} → {config.train.steps}, batch {config.train.batch_size}, {self.device}"
             + (f", {threads}" if self.device.type == "cpu" else "")
         )
