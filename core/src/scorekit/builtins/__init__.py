@@ -6,9 +6,9 @@ The core registers through the same hooks as every other plugin, so nothing here
 from __future__ import annotations
 
 from importlib import resources
-from typing import Any
 
 from scorekit._hookspecs import hookimpl
+from scorekit._registry import RegisterComponent, RegisterPreset
 from scorekit.builtins import configs
 
 _TOY = {
@@ -21,7 +21,7 @@ _TOY = {
 
 
 @hookimpl
-def scorekit_register_components(register: Any) -> None:
+def scorekit_register_components(register: RegisterComponent) -> None:
     sources = "scorekit.data.sources"
     register(
         "dataset",
@@ -98,6 +98,6 @@ def scorekit_register_components(register: Any) -> None:
 
 
 @hookimpl
-def scorekit_register_presets(register: Any) -> None:
+def scorekit_register_presets(register: RegisterPreset) -> None:
     text = resources.files("scorekit.presets").joinpath("ncsn.toml").read_text(encoding="utf-8")
     register("ncsn", text, summary="NCSN on eight_gaussians: multi-level DSM + annealed Langevin (the default)")

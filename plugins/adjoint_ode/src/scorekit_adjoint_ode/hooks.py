@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
-
-from scorekit import hookimpl
+from scorekit import RegisterComponent, hookimpl
 from scorekit_adjoint_ode.config import AdaptiveConfig, AdjointConfig, FixedStepConfig
 
 _SOLVERS = (
@@ -17,7 +15,7 @@ _SOLVERS = (
 
 
 @hookimpl
-def scorekit_register_components(register: Any) -> None:
+def scorekit_register_components(register: RegisterComponent) -> None:
     for name, cls, config, summary in _SOLVERS:
         register("solver", name, factory=f"scorekit_adjoint_ode.solvers:{cls}", config=config, summary=summary)
     register(

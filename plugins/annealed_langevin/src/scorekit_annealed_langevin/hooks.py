@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any
-
-from scorekit import hookimpl
+from scorekit import RegisterComponent, hookimpl
 from scorekit_annealed_langevin.config import AnnealedLangevinConfig
 
 
 @hookimpl
-def scorekit_register_components(register: Any) -> None:
+def scorekit_register_components(register: RegisterComponent) -> None:
     register(
         "sampler",
         "annealed_langevin",

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 from importlib import resources
-from typing import Any
 
-from scorekit import hookimpl
+from scorekit import RegisterComponent, RegisterPreset, hookimpl
 from scorekit_cnf import config
 
 
 @hookimpl
-def scorekit_register_components(register: Any) -> None:
+def scorekit_register_components(register: RegisterComponent) -> None:
     register(
         "model",
         "cnf_mlp",
@@ -42,7 +41,7 @@ def scorekit_register_components(register: Any) -> None:
 
 
 @hookimpl
-def scorekit_register_presets(register: Any) -> None:
+def scorekit_register_presets(register: RegisterPreset) -> None:
     register(
         "cnf",
         resources.files("scorekit_cnf").joinpath("cnf.toml").read_text(encoding="utf-8"),

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 from importlib import resources
-from typing import Any
 
-from scorekit import hookimpl
+from scorekit import RegisterComponent, RegisterPreset, hookimpl
 from scorekit_ddpm import config
 
 
 @hookimpl
-def scorekit_register_components(register: Any) -> None:
+def scorekit_register_components(register: RegisterComponent) -> None:
     register(
         "schedule",
         "linear",
@@ -56,7 +55,7 @@ def scorekit_register_components(register: Any) -> None:
 
 
 @hookimpl
-def scorekit_register_presets(register: Any) -> None:
+def scorekit_register_presets(register: RegisterPreset) -> None:
     files = resources.files("scorekit_ddpm")
     register(
         "ddpm",

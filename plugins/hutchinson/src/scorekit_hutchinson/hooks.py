@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any
-
-from scorekit import hookimpl
+from scorekit import RegisterComponent, hookimpl
 from scorekit_hutchinson import config
 
 
 @hookimpl
-def scorekit_register_components(register: Any) -> None:
+def scorekit_register_components(register: RegisterComponent) -> None:
     register(
         "trace_estimator",
         "exact",

@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any
-
-from scorekit import hookimpl
+from scorekit import RegisterComponent, hookimpl
 from scorekit_ism.config import ISMConfig
 
 
 @hookimpl
-def scorekit_register_components(register: Any) -> None:
+def scorekit_register_components(register: RegisterComponent) -> None:
     register(
         "loss",
         "ism",

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 from importlib import resources
-from typing import Any
 
-from scorekit import hookimpl
+from scorekit import RegisterComponent, RegisterPreset, hookimpl
 from scorekit_sde import config
 
 
 @hookimpl
-def scorekit_register_components(register: Any) -> None:
+def scorekit_register_components(register: RegisterComponent) -> None:
     register(
         "predictor",
         "euler_maruyama",
@@ -84,7 +83,7 @@ def scorekit_register_components(register: Any) -> None:
 
 
 @hookimpl
-def scorekit_register_presets(register: Any) -> None:
+def scorekit_register_presets(register: RegisterPreset) -> None:
     for name, summary in (
         ("vpsde", "a VP-SDE on eight_gaussians: reverse-SDE samples, probability-flow likelihood"),
         ("vesde", "a VE-SDE on eight_gaussians: reverse-SDE samples, probability-flow likelihood"),
