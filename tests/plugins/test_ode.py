@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 
 import pytest
@@ -232,3 +233,48 @@ def test_solvers_are_configurable_by_name_and_reusable() -> None:
     ys.sum().backward()
     assert solver.stats.nfe > 0 and solver.stats.backward_nfe > 0
     assert solver.nfe == solver.stats.nfe
+
+
+def test_a_third_party_runge_kutta_method_is_a_tableau() -> None:
+    """Ralston's second-order method in a few lines, registered by an outside plugin: its observed order on
+    dy/dt = −y is 2, and the adjoint differentiates through it like through a built-in solver."""
+    import types
+
+    from scorekit import hookimpl
+    from scorekit._registry import load_registry
+    from scorekit.config import structure_as
+    from scorekit_adjoint_ode.config import FixedStepConfig
+    from scorekit_adjoint_ode.solvers import FixedStepSolver
+    from scorekit_adjoint_ode.tableaus import Tableau
+    from tests.conftest import installed_entry_points
+    from tests.core.test_registry import FakeEntryPoint
+
+    class Ralston(FixedStepSolver):
+        tableau = Tableau(name="ralston", order=2, c=(0.0, 2 / 3), a=((), (2 / 3,)), b=(1 / 4, 3 / 4))
+
+    plugin = types.ModuleType("ralston")
+
+    @hookimpl
+    def scorekit_register_components(register: scorekit.RegisterComponent) -> None:
+        register("solver", "ralston", factory=Ralston, config=FixedStepConfig, summary="Ralston's RK2")
+
+    plugin.scorekit_register_components = scorekit_register_components  # type: ignore[attr-defined]
+    registry = load_registry([*installed_entry_points("core", "adjoint_ode"), FakeEntryPoint("ralston", plugin, "x")])
+    assert not registry.failures
+    errors = []
+    y0, t = torch.ones(3, dtype=torch.float64), torch.tensor([0.0, 1.0], dtype=torch.float64)
+    for steps in (10, 20, 40):
+        solver = structure_as({"kind": "ralston", "steps": steps}, "solver", "$.solver", registry).build()
+        assert solver.order == 2 and solver.name == "ralston"
+        y1 = solver.integrate(lambda _, y: -y, y0, t)[-1]
+        errors.append(float((y1 - math.exp(-1.0)).abs().max()))
+        assert solver.stats.nfe == 2 * steps
+    orders = [math.log2(a / b) for a, b in itertools.pairwise(errors)]
+    assert all(abs(order - 2) < 0.1 for order in orders), orders
+    adjoint = structure_as(
+        {"kind": "adjoint", "solver": {"kind": "ralston", "steps": 20}}, "solver", "$.solver", registry
+    ).build()
+    rate = torch.tensor(0.7, dtype=torch.float64, requires_grad=True)
+    y1 = adjoint.integrate(lambda _, y: -rate * y, y0, t, params=[rate])[-1]
+    (grad,) = torch.autograd.grad(y1.sum(), rate)
+    assert float(grad) == pytest.approx(-3 * math.exp(-0.7), rel=1e-3)  # d/dr 3·e^{−r}
