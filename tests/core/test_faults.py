@@ -105,3 +105,47 @@ def test_broken_checkpoint_is_a_one_line_runtime_error(
     assert exit_info.value.code == 1
     assert err.startswith(f"error: {latest}") and len(err.strip().splitlines()) == 1 and "Traceback" not in err
     assert not (tmp_path / "x.npy").exists()
+
+
+class NaNGradientOnce(Loss):
+    """A finite loss whose gradient is NaN on its fourth call: √(0·out²) has value 0 and derivative NaN."""
+
+    needs_schedule = False
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    def __call__(
+        self,
+        model: ScoreModel,
+        x0: torch.Tensor,
+        *,
+        schedule: NoiseSchedule | None,
+        generator: torch.Generator | None = None,
+    ) -> torch.Tensor:
+        self.calls += 1
+        output = model(x0, torch.ones(x0.shape[0]))
+        value = output.square().mean()
+        return value + (0.0 * output).square().sqrt().sum() if self.calls == 4 else value
+
+
+def test_a_nan_gradient_under_a_finite_loss_is_caught_before_adam_writes_it(tmp_path: Path) -> None:
+    from scorekit.engine.trainer import NonFiniteLossError
+
+    trainer = _trainer(tmp_path)
+    trainer.loss = NaNGradientOnce()
+    with pytest.raises(NonFiniteLossError, match=r"non-finite gradient at step 4"):
+        trainer.run()
+    assert all(bool(torch.isfinite(p).all()) for p in trainer.model.parameters())  # never written
+
+
+def test_all_finite_checks_every_tensor_of_every_dtype() -> None:
+    from scorekit.engine.trainer import _all_finite
+
+    clean = [torch.ones(3), torch.zeros(2, 2, dtype=torch.float64), torch.ones(4, dtype=torch.bfloat16)]
+    assert _all_finite(clean)
+    for index, bad in ((0, float("nan")), (1, float("inf")), (2, float("-inf"))):
+        tensors = [t.clone() for t in clean]
+        tensors[index].view(-1)[-1] = bad
+        assert not _all_finite(tensors), (index, bad)
+        assert torch.equal(tensors[(index + 1) % 3], clean[(index + 1) % 3])  # values left as they were

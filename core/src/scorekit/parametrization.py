@@ -43,6 +43,8 @@ __all__ = [
 
 #: Predictions that are functions of (x_t, ε) through the kernel, hence of one another.
 KERNEL_PARAMETRIZATIONS = ("score", "epsilon", "x0", "v")
+#: The two that turn into each other through s alone: ε = −s·score.
+_NOISE = ("score", "epsilon")
 
 
 def _to_epsilon(output: torch.Tensor, source: str, x_t: torch.Tensor, a: torch.Tensor, s: torch.Tensor) -> torch.Tensor:
@@ -95,8 +97,13 @@ class Reparametrized(ScoreModel):
         return self.target
 
     def forward(self, x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        output = self.model(x, t)
+        source = self.model.parametrization
+        if source in _NOISE and self.target in _NOISE:  # score ↔ ε needs s alone (the training hot path)
+            s = append_dims(self.schedule.std(t).to(output.dtype), output)
+            return -s * output if source == "score" else -output / s
         a, s = self.schedule.kernel(t)
-        return convert(self.model(x, t), x, a, s, source=self.model.parametrization, target=self.target)
+        return convert(output, x, a, s, source=source, target=self.target)
 
 
 def as_parametrization(

@@ -31,6 +31,11 @@ class SigmaSchedule(NoiseSchedule):
     def __init__(self, sigmas: torch.Tensor, training: str = "continuous") -> None:
         self.sigmas = sigmas
         self.training = training
+        # log σ_L, log σ₁ and the half log-steps beyond each end, once (sample_t runs every step).
+        self._low, self._high = math.log(float(sigmas[-1])), math.log(float(sigmas[0]))
+        if len(sigmas) >= 2:
+            self._below = 0.5 * (math.log(float(sigmas[-2])) - self._low)
+            self._above = 0.5 * (self._high - math.log(float(sigmas[1])))
 
     def levels(self) -> torch.Tensor:
         return self.sigmas
@@ -62,14 +67,13 @@ class SigmaSchedule(NoiseSchedule):
     ) -> torch.Tensor:
         if self.training == "levels":
             return super().sample_t(batch_size, generator=generator, device=device)
-        low, high = math.log(float(self.sigmas[-1])), math.log(float(self.sigmas[0]))
+        low, high = self._low, self._high
         if self.training == "log_uniform" or len(self.sigmas) < 2:
             u = torch.rand(batch_size, generator=generator, device=device)
             return (low + (high - low) * u).exp()
         # Half a log-step beyond each end, folded back: the end levels' one-sided neighbourhoods get
         # the mass of an inner level's two-sided one.
-        below = 0.5 * (math.log(float(self.sigmas[-2])) - low)
-        above = 0.5 * (high - math.log(float(self.sigmas[1])))
+        below, above = self._below, self._above
         u = torch.rand(batch_size, generator=generator, device=device)
         v = (low - below) + (high - low + below + above) * u
         v = torch.where(v < low, 2 * low - v, v)
