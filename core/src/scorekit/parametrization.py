@@ -67,15 +67,29 @@ def _from_epsilon(eps: torch.Tensor, target: str, x_t: torch.Tensor, a: torch.Te
 
 
 def convert(
-    output: torch.Tensor, x_t: torch.Tensor, a: torch.Tensor, s: torch.Tensor, *, source: str, target: str
+    output: torch.Tensor,
+    x_t: torch.Tensor,
+    a: torch.Tensor | None,
+    s: torch.Tensor,
+    *,
+    source: str,
+    target: str,
 ) -> torch.Tensor:
-    """A ``source`` prediction at x_t turned into the ``target`` one; ``a``, ``s`` of shape (B,)."""
+    """A ``source`` prediction at x_t turned into the ``target`` one; ``a``, ``s`` of shape (B,).
+
+    Score ↔ ε needs s alone: ``a`` may then be None (the training hot path skips computing it).
+    """
     for name in (source, target):
         if name not in KERNEL_PARAMETRIZATIONS:
             raise ValueError(f"unknown parametrization {name!r}; expected one of {', '.join(KERNEL_PARAMETRIZATIONS)}")
     if source == target:
         return output
-    a, s = append_dims(a.to(output.dtype), output), append_dims(s.to(output.dtype), output)
+    s = append_dims(s.to(output.dtype), output)
+    if source in _NOISE and target in _NOISE:
+        return -s * output if source == "score" else -output / s
+    if a is None:
+        raise ValueError(f"converting {source!r} to {target!r} needs a(t)")
+    a = append_dims(a.to(output.dtype), output)
     return _from_epsilon(_to_epsilon(output, source, x_t, a, s), target, x_t, a, s)
 
 
@@ -99,9 +113,8 @@ class Reparametrized(ScoreModel):
     def forward(self, x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
         output = self.model(x, t)
         source = self.model.parametrization
-        if source in _NOISE and self.target in _NOISE:  # score ↔ ε needs s alone (the training hot path)
-            s = append_dims(self.schedule.std(t).to(output.dtype), output)
-            return -s * output if source == "score" else -output / s
+        if source in _NOISE and self.target in _NOISE:  # s alone: the training hot path
+            return convert(output, x, None, self.schedule.std(t), source=source, target=self.target)
         a, s = self.schedule.kernel(t)
         return convert(output, x, a, s, source=source, target=self.target)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 from collections.abc import Callable
 from typing import Any, TypeVar
@@ -11,30 +12,13 @@ F = TypeVar("F", bound=Callable[..., Any])
 _MARK = "__scorekit_converts__"
 
 
-def converting(method: F) -> F:
+def converting(method: F, *, no_grad: bool = False) -> F:
     """``method(self, model, ...)`` with ``model`` seen through ``self.parametrization`` first.
 
     :func:`scorekit.parametrization.view_for` returns the model itself when it already predicts what
-    the component consumes (the engine's own view does), so wrapping twice converts once.
-    """
-    if getattr(method, _MARK, False):
-        return method
-
-    @functools.wraps(method)
-    def wrapper(self: Any, model: Any, *args: Any, **kwargs: Any) -> Any:
-        from scorekit.parametrization import view_for  # the module imports the interfaces
-
-        return method(self, view_for(model, self, kwargs.get("schedule")), *args, **kwargs)
-
-    setattr(wrapper, _MARK, True)
-    return wrapper  # type: ignore[return-value]
-
-
-def sampling(method: F) -> F:
-    """``sample(self, model, ...)`` as the engine runs it: the model converted, under ``torch.no_grad``.
-
-    The undecorated method stays reachable as ``method.__wrapped__`` for a caller who wants to
-    differentiate through sampling.
+    the component consumes (the engine's own view does), so wrapping twice converts once. With
+    ``no_grad`` (samplers) the call runs under ``torch.no_grad``, as the engine runs it; the
+    undecorated method stays reachable as ``method.__wrapped__`` for a caller who wants gradients.
     """
     if getattr(method, _MARK, False):
         return method
@@ -43,9 +27,9 @@ def sampling(method: F) -> F:
     def wrapper(self: Any, model: Any, *args: Any, **kwargs: Any) -> Any:
         import torch
 
-        from scorekit.parametrization import view_for
+        from scorekit.parametrization import view_for  # the module imports the interfaces
 
-        with torch.no_grad():
+        with torch.no_grad() if no_grad else contextlib.nullcontext():
             return method(self, view_for(model, self, kwargs.get("schedule")), *args, **kwargs)
 
     setattr(wrapper, _MARK, True)

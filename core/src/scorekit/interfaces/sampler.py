@@ -8,7 +8,7 @@ from typing import Any, ClassVar
 import torch
 
 from scorekit.errors import ConfigError
-from scorekit.interfaces._convert import sampling
+from scorekit.interfaces._convert import converting
 from scorekit.interfaces.noise_schedule import NoiseSchedule
 from scorekit.interfaces.score_model import ScoreModel
 
@@ -41,7 +41,7 @@ class Sampler(ABC):
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
         if "sample" in cls.__dict__:  # called from Python as the engine calls it: converted, no graph
-            cls.sample = sampling(cls.__dict__["sample"])  # type: ignore[method-assign]
+            cls.sample = converting(cls.__dict__["sample"], no_grad=True)  # type: ignore[method-assign]
 
     def check(self, schedule: NoiseSchedule | None) -> None:
         """Raise ConfigError (with a ``@ $.section`` path) if this sampler cannot work with ``schedule``.

@@ -125,7 +125,6 @@ def _check_predictions(
     kernel = loss.kernel_schedule(schedule)
     if loss.parametrization not in KERNEL_PARAMETRIZATIONS:
         return  # a model-specific prediction (a CNF's velocity): nothing converts to it
-    x0 = torch.randn((batch_size, *event_shape), generator=_generator(99), dtype=torch.float64)
     if kernel is None:
         for prediction in KERNEL_PARAMETRIZATIONS:
             if prediction != loss.parametrization:
@@ -137,6 +136,7 @@ def _check_predictions(
                     continue
                 raise AssertionError(f"{name}: kernel_schedule is None, yet a {prediction!r} model was accepted")
         return
+    x0 = torch.randn((batch_size, *event_shape), generator=_generator(99), dtype=torch.float64)
     results = {}
     for prediction in KERNEL_PARAMETRIZATIONS:
         base = _reference_model(event_shape, torch.float64)  # the same parameters every time

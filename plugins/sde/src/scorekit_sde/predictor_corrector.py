@@ -15,26 +15,29 @@ from scorekit_sde.solvers import sde_step
 __all__ = ["EulerMaruyamaPredictor", "HeunPredictor", "LangevinCorrector"]
 
 
-class EulerMaruyamaPredictor(Predictor):
+class _SolverStepPredictor(Predictor):
+    """A step of :func:`scorekit_sde.solvers.sde_step` with the scheme ``method``; no options."""
+
+    method: ClassVar[str]
+
+    def __init__(self, config: SchemeConfig | None = None) -> None:
+        pass
+
+    def step(self, sde: ReverseTimeSDE, x: torch.Tensor, t: float, t_next: float, dw: torch.Tensor) -> torch.Tensor:
+        return sde_step(sde, x, t, t_next, dw, method=self.method)  # type: ignore[arg-type]
+
+
+class EulerMaruyamaPredictor(_SolverStepPredictor):
     """x ← x + f(x, t)Δt + g(t)ΔW̄ (strong order 1 for additive noise)."""
 
-    def __init__(self, config: SchemeConfig | None = None) -> None:
-        pass
-
-    def step(self, sde: ReverseTimeSDE, x: torch.Tensor, t: float, t_next: float, dw: torch.Tensor) -> torch.Tensor:
-        return sde_step(sde, x, t, t_next, dw, method="euler_maruyama")  # type: ignore[arg-type]
+    method = "euler_maruyama"
 
 
-class HeunPredictor(Predictor):
+class HeunPredictor(_SolverStepPredictor):
     """The stochastic Heun step: the trapezoidal rule on f and g over the same ΔW̄ (two drift evaluations)."""
 
+    method = "heun"
     evaluations: ClassVar[int] = 2
-
-    def __init__(self, config: SchemeConfig | None = None) -> None:
-        pass
-
-    def step(self, sde: ReverseTimeSDE, x: torch.Tensor, t: float, t_next: float, dw: torch.Tensor) -> torch.Tensor:
-        return sde_step(sde, x, t, t_next, dw, method="heun")  # type: ignore[arg-type]
 
 
 class LangevinCorrector(Corrector):
