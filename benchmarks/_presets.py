@@ -25,7 +25,7 @@ def preset_run(preset: str, overrides: list[str], run_dir: Path) -> Run:
 def timed_train(run: Run) -> float:
     """Seconds of ``Run.train()`` alone."""
     start = time.perf_counter()
-    run.train().close()
+    run.train()
     return time.perf_counter() - start
 
 

@@ -66,7 +66,7 @@ def one_seed(registry: Registry, seed: int, device: str) -> dict[str, Any]:
         _ = run.data
         data_seconds = time.perf_counter() - start
         start = time.perf_counter()
-        trainer = run.train()
+        result = run.train()
         train_seconds = time.perf_counter() - start
         records = [json.loads(line) for line in (run.run_dir / METRICS_FILE).read_text().splitlines() if line]
         start = time.perf_counter()
@@ -87,7 +87,7 @@ def one_seed(registry: Registry, seed: int, device: str) -> dict[str, Any]:
     }
     return {
         "seed": seed,
-        "steps": trainer.step,
+        "steps": result.step,
         "data_seconds": data_seconds,
         "train_seconds": train_seconds,
         "eval_seconds": eval_seconds,

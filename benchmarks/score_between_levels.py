@@ -65,7 +65,7 @@ def one_training(training: str, seed: int) -> dict[str, Any]:
     overrides = [f"schedule.training='{training}'", f"train.seed={seed}", "train.progress=false"]
     with tempfile.TemporaryDirectory() as tmp:
         run = Run(load_config(apply_overrides(raw, overrides), registry), registry, Path(tmp) / "run")
-        run.train().close()
+        run.train()
         assert run.schedule is not None
         levels = [float(v) for v in run.schedule.levels()]
         midpoints = [math.sqrt(a * b) for a, b in itertools.pairwise(levels)]

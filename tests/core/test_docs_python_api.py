@@ -33,4 +33,7 @@ def test_the_python_walk_through_runs(tmp_path: Path, monkeypatch: pytest.Monkey
     assert namespace["samples"].shape == (500, 2) and not namespace["y"].requires_grad
     assert namespace["log_p"].shape == (8,) and namespace["log_p"].dtype == torch.float64
     assert namespace["log_p_one"].shape == ()
+    assert namespace["result"].steps == 40 and namespace["result"].checkpoint.is_file()
+    points, again, edited = namespace["points"], namespace["again"], namespace["edited"]
+    assert namespace["z"].shape == points.shape == again.shape == edited.shape == (50, 2)
     assert (tmp_path / "score_field.png").read_bytes()[:4] == b"\x89PNG"

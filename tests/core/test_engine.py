@@ -101,7 +101,7 @@ def test_sampling_after_training_does_not_read_back_the_checkpoint_just_written(
     registry = scorekit.load_registry()
     run_dir = Path(str(tmp_path)) / "run"
     run = scorekit.Run(load_config(small_config(), registry), registry, run_dir)
-    run.train().close()
+    run.train()
     monkeypatch.setattr(run_module, "read_checkpoint", lambda path: pytest.fail(f"read {path} back"))
     fresh = run.sample(50, seed=3)
     assert run.checkpoint().step == 60

@@ -69,7 +69,7 @@ def test_a_run_on_raw_data_warns_once_in_one_line(tmp_path: Path, registry: Regi
     run = Run(load_config(raw, registry), registry, tmp_path / "run")
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        run.train().close()
+        run.train()
         run.sample(4)
     mismatches = [w for w in caught if issubclass(w.category, PriorMismatchWarning)]
     assert len(mismatches) == 2  # when training starts, and before sampling
@@ -77,7 +77,7 @@ def test_a_run_on_raw_data_warns_once_in_one_line(tmp_path: Path, registry: Regi
     standardized = load_config({**raw, "data": {**raw["data"], "standardize": "scalar"}}, registry)
     with warnings.catch_warnings():
         warnings.simplefilter("error", PriorMismatchWarning)
-        Run(standardized, registry, tmp_path / "other").train().close()
+        Run(standardized, registry, tmp_path / "other").train()
 
 
 def test_uniform_start_of_annealed_langevin_takes_a_scale(registry: Registry) -> None:

@@ -110,7 +110,7 @@ def test_sampling_and_likelihood_report_evaluations(
 ) -> None:
     raw = small_config(train={"progress": True, "steps": 20}, sampler={"steps_per_level": 3})
     run = Run(load_config(raw, registry), registry, tmp_path / "run")
-    run.train().close()
+    run.train()
     capsys.readouterr()
     monkeypatch.setattr(progress_module, "MIN_INTERVAL", 0.0)  # a line at every evaluation
     monkeypatch.setattr(progress_module, "MAX_INTERVAL", 0.0)

@@ -34,6 +34,7 @@ _EXPORTS: dict[str, str] = {
     "SolveStats": "scorekit.interfaces",
     "Solver": "scorekit.interfaces",
     "SolverError": "scorekit.errors",
+    "Start": "scorekit.interfaces",
     "TraceEstimator": "scorekit.interfaces",
     "UserError": "scorekit.errors",
     "append_dims": "scorekit.tensors",
@@ -70,6 +71,7 @@ __all__ = [
     "SolveStats",
     "Solver",
     "SolverError",
+    "Start",
     "TraceEstimator",
     "UserError",
     "__version__",
@@ -116,6 +118,7 @@ if TYPE_CHECKING:
         ScoreModel,
         Solver,
         SolveStats,
+        Start,
         TraceEstimator,
     )
     from scorekit.ode import odeint

@@ -6,6 +6,7 @@ from __future__ import annotations
 import itertools
 import math
 from collections.abc import Callable, Sequence
+from typing import Any
 
 import torch
 from torch import Tensor
@@ -15,6 +16,7 @@ from scorekit.interfaces import NoiseSchedule, ScoreModel
 
 __all__ = [
     "KernelScoreModel",
+    "by_class",
     "gaussian_fit",
     "gaussian_kernel_score",
     "kernel_log_prob",
@@ -227,7 +229,10 @@ class KernelScoreModel(ScoreModel):
     """The exact score ∇log p_t of a Gaussian mixture's marginals under ``schedule``'s kernel.
 
     A ScoreModel with no parameters: samplers and likelihoods run on it exactly as on a trained
-    network, so their own error is measured apart from a network's (tests, benchmarks).
+    network, so their own error is measured apart from a network's (tests, benchmarks). With
+    ``conditional`` it is class-conditional on the mixture's components: label k gives the score of
+    component k's marginal, :data:`~scorekit.condition.NO_LABEL` the whole mixture's (the exact
+    unconditional score, as classifier-free guidance's null label should give).
 
     Example::
 
@@ -235,11 +240,40 @@ class KernelScoreModel(ScoreModel):
         x = sampler.sample(model, (1000, 2), schedule=schedule)
     """
 
-    def __init__(self, density: GaussianMixture, schedule: NoiseSchedule) -> None:
+    def __init__(self, density: GaussianMixture, schedule: NoiseSchedule, *, conditional: bool = False) -> None:
         super().__init__()
         self.density, self.schedule = density, schedule
+        self.num_classes = density.num_components if conditional else 0
         self.bind((density.dim,))
 
-    def forward(self, x: Tensor, t: Tensor) -> Tensor:
+    def forward(self, x: Tensor, t: Tensor, condition: Any = None) -> Tensor:
         a, s = self.schedule.kernel(t)
-        return kernel_score(self.density, x, a.to(x.dtype), s.to(x.dtype))
+        a, s = a.to(x.dtype).expand(x.shape[0]), s.to(x.dtype).expand(x.shape[0])
+        labels = getattr(condition, "labels", None) if self.num_classes else None
+        if self.num_classes and labels is None:
+            raise ValueError("KernelScoreModel(conditional=True) needs condition=Condition(labels)")
+        return by_class(self.density, labels, x, lambda d, rows: kernel_score(d, x[rows], a[rows], s[rows]))
+
+
+def by_class(
+    density: GaussianMixture,
+    labels: Tensor | None,
+    x: Tensor,
+    fn: Callable[[GaussianMixture, Tensor], Tensor],
+) -> Tensor:
+    """Rows of ``x`` through ``fn(density, rows)``; with ``labels``, the rows of class k through
+    ``fn(component k, rows)`` (label −1: the whole mixture): the truth of p(x ∣ y) row by row.
+
+    ``rows`` is a boolean mask of the rows ``fn`` computes, in their order.
+    """
+    if labels is None or labels.numel() == 0:
+        return fn(density, torch.ones(x.shape[0], dtype=torch.bool, device=x.device))
+    out: Tensor | None = None
+    for k in labels.unique().tolist():
+        rows = labels == k
+        piece = fn(density if k < 0 else density.component(int(k)), rows)
+        if out is None:
+            out = piece.new_empty((x.shape[0], *piece.shape[1:]))
+        out[rows] = piece
+    assert out is not None, "no rows"
+    return out

@@ -26,14 +26,14 @@ from __future__ import annotations
 import math
 from typing import TYPE_CHECKING
 
-from scorekit.errors import ConfigError
+from scorekit.errors import ConfigError, UserError
 
 if TYPE_CHECKING:  # torch-free at import: plugins' config classes read GRIDS at discovery
     import torch
 
     from scorekit.interfaces.noise_schedule import NoiseSchedule
 
-__all__ = ["GRIDS", "make_grid", "sigma_of"]
+__all__ = ["GRIDS", "make_grid", "sigma_of", "start_grid"]
 
 GRIDS = ("levels", "uniform", "karras", "logsnr", "quadratic")
 
@@ -82,3 +82,23 @@ def make_grid(schedule: NoiseSchedule, name: str, num: int, *, rho: float = 7.0)
     if not schedule.continuous:
         t = torch.unique_consecutive(t)
     return t
+
+
+def start_grid(grid: torch.Tensor, t: float, schedule: NoiseSchedule) -> torch.Tensor:
+    """The times a sampler started at ``t`` walks: ``t`` itself, then the points of ``grid`` (noisiest
+    first) below it. ``t`` must lie in (grid[-1], grid[0]]; on a discrete schedule it must be one of
+    the schedule's levels (the model is defined only there). A UserError in one line otherwise."""
+    import torch
+
+    first, last = float(grid[0]), float(grid[-1])
+    if not (math.isfinite(t) and last < t <= first * (1 + 1e-9) + 1e-12):
+        raise UserError(f"a start at t = {t:.6g} must lie in this sampler's range ({last:.6g}, {first:.6g}]")
+    if not schedule.continuous:
+        levels = schedule.levels().double()
+        if not bool((levels - t).abs().min() <= 1e-9 * max(1.0, abs(t))):
+            raise UserError(
+                f"{type(schedule).__name__} is defined only at its levels ({float(levels[-1]):g} to "
+                f"{float(levels[0]):g}): start at one of them, not at t = {t:.6g}"
+            )
+    below = grid[grid < t * (1 - 1e-9) - 1e-12]
+    return torch.cat([grid.new_tensor([min(t, first)]), below])

@@ -91,6 +91,10 @@ class FileDataConfig:
     path: str
     #: The array's name inside a ``.npz``; may be left out when the archive holds one array.
     key: str | None = None
+    #: Class labels, one integer per row (for class-conditional models): a ``.npy`` file, or the
+    #: ``.npz`` holding them (``labels_key`` names the array; ``path`` itself when only that is given).
+    labels_path: str | None = None
+    labels_key: str | None = None
     heldout_fraction: float = attrs.field(default=0.1, validator=in_range(0.001, 0.9))
     standardize: str = attrs.field(default="scalar", validator=one_of(*STANDARDIZE_MODES))
     seed: int = attrs.field(default=1234, validator=seed())
@@ -138,6 +142,10 @@ class ImageDataConfig:
     path: str
     #: The array's name inside a ``.npz``; may be left out when the archive holds one array.
     key: str | None = None
+    #: Class labels, one integer per row (for class-conditional models): a ``.npy`` file, or the
+    #: ``.npz`` holding them (``labels_key`` names the array; ``path`` itself when only that is given).
+    labels_path: str | None = None
+    labels_key: str | None = None
     #: 1 reads image files as gray ("L"), 3 as RGB.
     channels: int = attrs.field(default=1, validator=_channels)
     #: [H, W] to resize every image to; None requires all images to share one size.
@@ -161,6 +169,8 @@ class NCSNMLPConfig:
     #: Number of random Fourier features of log σ.
     embedding_dim: int = attrs.field(default=32, validator=[at_least(2), even()])
     activation: str = attrs.field(default="silu", validator=one_of("silu", "relu", "softplus", "gelu"))
+    #: Classes of a class-conditional net (a label embedding added to the noise level's); 0: unconditional.
+    classes: int = attrs.field(default=0, validator=in_range(0, 100_000))
 
 
 @attrs.frozen(kw_only=True)
@@ -189,6 +199,8 @@ class TimeMLPConfig:
     time_scale: float = attrs.field(default=1.0, validator=positive())
     activation: str = attrs.field(default="silu", validator=one_of("silu", "relu", "softplus", "gelu"))
     prediction: str = attrs.field(default="epsilon", validator=one_of(*PREDICTIONS))
+    #: Classes of a class-conditional net (a label embedding added to the noise level's); 0: unconditional.
+    classes: int = attrs.field(default=0, validator=in_range(0, 100_000))
 
 
 def _channel_mult(instance: object, attribute: attrs.Attribute[list[int]], value: list[int]) -> None:
@@ -215,6 +227,8 @@ class UNetConfig:
     embedding_dim: int = attrs.field(default=64, validator=[at_least(4), even()])
     time_scale: float = attrs.field(default=1.0, validator=positive())
     prediction: str = attrs.field(default="epsilon", validator=one_of(*PREDICTIONS))
+    #: Classes of a class-conditional net (a label embedding added to the noise level's); 0: unconditional.
+    classes: int = attrs.field(default=0, validator=in_range(0, 100_000))
 
     def __attrs_post_init__(self) -> None:
         for mult in self.channel_mult:

@@ -22,12 +22,21 @@ from scorekit.errors import OutOfRangeError, UserError
     "or an image grid for image runs.",
 )
 @click.option("--seed", type=int, default=None, help="Sampling seed (default: sample.seed of the run's config).")
+@click.option(
+    "--label",
+    type=int,
+    default=None,
+    help="Class of every sample, for a class-conditional run (model.classes > 0); left out, each sample's class "
+    "is drawn from the training data's class frequencies.",
+)
 @_set_option("--set sampler.steps_per_level=50, or --set sampler.kind=ddim on a DDPM run", run=True)
-def sample(run_dir: Path, num: int, output: Path, seed: int | None, overrides: tuple[str, ...]) -> None:
+def sample(
+    run_dir: Path, num: int, output: Path, seed: int | None, label: int | None, overrides: tuple[str, ...]
+) -> None:
     """Draw samples from a trained run, in data space."""
     output = _output_path(output, (".npy", ".png"))
     run = _load_run(run_dir, overrides)
-    samples = run.sample(num, seed=seed)
+    samples = run.sample(num, seed=seed, label=label)
     if output.suffix.lower() == ".npy":
         import numpy as np
 

@@ -86,7 +86,7 @@ def train(
     run = Run(resolved, _registry(), run_dir)
     started = time.perf_counter()
     try:
-        trainer = run.train(resume=resume)
+        result = run.train(resume=resume)
     except (KeyboardInterrupt, TrainingInterrupted) as exc:
         raise _Interrupted(_resume_hint(exc, run_dir)) from None
     except RunDirectoryError as exc:  # the engine's reason, in this command's switches
@@ -98,13 +98,13 @@ def train(
                 "not_a_directory": f"--run-dir {run_dir} exists and is not a directory",
             }[exc.reason]
         ) from None
-    if not trainer.world.is_main:
-        trainer.close()
+    if not result.is_main:
         return
-    skipped = f", skipped {trainer.skipped} non-finite steps" if trainer.skipped else ""
-    seconds, done = time.perf_counter() - started, trainer.step - trainer.start_step
-    click.echo(f"trained {done} steps (to step {trainer.step}) in {seconds:.1f} s{skipped}; run directory: {run_dir}")
-    trainer.close()
+    skipped = f", skipped {result.skipped} non-finite steps" if result.skipped else ""
+    seconds = time.perf_counter() - started
+    click.echo(
+        f"trained {result.steps} steps (to step {result.step}) in {seconds:.1f} s{skipped}; run directory: {run_dir}"
+    )
     if no_pictures:
         return
     if run.sampler is not None:
@@ -114,13 +114,13 @@ def train(
         samples = run.sample(num)
         reference = run.data.standardizer.inverse(run.data.heldout[:num])
         plot = plot_image_grid if image else plot_samples
-        title = _describe(resolved, trainer.step, num_samples=num)
+        title = _describe(resolved, result.step, num_samples=num)
         plot(samples, run_dir / SAMPLES_PICTURE, reference=reference, title=title)
         click.echo(f"samples: {run_dir / SAMPLES_PICTURE}")
     if run.likelihood is not None and run.data.event_shape == (2,):
         from scorekit.engine.run import DENSITY_PICTURE
 
-        _density_picture(run, run_dir / DENSITY_PICTURE, _describe(resolved, trainer.step))
+        _density_picture(run, run_dir / DENSITY_PICTURE, _describe(resolved, result.step))
         click.echo(f"density: {run_dir / DENSITY_PICTURE}")
 
 

@@ -17,7 +17,10 @@ from torch import Tensor
 
 from scorekit.errors import DataError
 
-__all__ = ["load_array", "split"]
+__all__ = ["MAX_CLASSES", "load_array", "load_labels", "split"]
+
+#: The most classes a labelled data set may have (labels 0 … MAX_CLASSES − 1).
+MAX_CLASSES = 100_000
 
 
 # Leading bytes of a .npy file and of a zip archive (.npz); numpy takes anything else for a pickle.
@@ -122,6 +125,27 @@ def load_array(
     if np.abs(array).max() > float32_max:
         raise DataError(f"{path}: has values beyond the float32 range (±{float32_max:.3g})")
     return np.ascontiguousarray(array, dtype=dtype)
+
+
+def load_labels(path: str | os.PathLike[str], key: str | None, num_points: int) -> np.ndarray:
+    """Class labels for ``num_points`` rows from a .npy file or an .npz member: int64 (N,), each in
+    [0, MAX_CLASSES). Integer-valued floats are accepted; anything else is a DataError naming the path."""
+    if not os.path.isfile(path):
+        raise DataError(f"{path}: no such file (the labels)")
+    labels = _read(path, key)
+    where = f"{path}" + (f" [{key}]" if key else "")
+    if labels.ndim != 1 or labels.shape[0] != num_points:
+        raise DataError(
+            f"{where}: expected labels of shape ({num_points},), one per data point, got shape {labels.shape}"
+        )
+    if np.issubdtype(labels.dtype, np.floating):
+        if not (np.isfinite(labels).all() and (labels == np.round(labels)).all()):
+            raise DataError(f"{where}: labels must be integers, got non-integer values")
+    elif not np.issubdtype(labels.dtype, np.integer) or labels.dtype == np.bool_:
+        raise DataError(f"{where}: labels must be integers, got dtype {labels.dtype}")
+    if labels.min() < 0 or labels.max() >= MAX_CLASSES:
+        raise DataError(f"{where}: labels must lie in [0, {MAX_CLASSES}), got {labels.min()} to {labels.max()}")
+    return labels.astype(np.int64)
 
 
 def split(x: Tensor, heldout_fraction: float, generator: torch.Generator | None = None) -> tuple[Tensor, Tensor]:

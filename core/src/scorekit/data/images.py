@@ -22,7 +22,7 @@ from PIL import Image
 from scorekit.data.arrays import load_array
 from scorekit.errors import DataError
 
-__all__ = ["IMAGE_SUFFIXES", "load_digits", "load_images"]
+__all__ = ["IMAGE_SUFFIXES", "load_digits", "load_images", "load_labelled_digits"]
 
 #: File name endings read from a folder (compared case-insensitively).
 IMAGE_SUFFIXES = (".bmp", ".gif", ".jpeg", ".jpg", ".png", ".webp")
@@ -36,6 +36,11 @@ def load_digits(classes: Sequence[int] | None = None) -> np.ndarray:
 
     A gray level v becomes v/8 − 1, so the images lie in [−1, 1]; `classes` keeps only those digits.
     """
+    return load_labelled_digits(classes)[0]
+
+
+def load_labelled_digits(classes: Sequence[int] | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`load_digits`'s images and their digits 0–9, int64 (N,)."""
     try:
         from sklearn.datasets import load_digits as sklearn_digits
     except ImportError:
@@ -44,9 +49,11 @@ def load_digits(classes: Sequence[int] | None = None) -> np.ndarray:
         ) from None
     bunch = sklearn_digits()
     images = np.asarray(bunch.images, dtype=np.float64)
+    labels = np.asarray(bunch.target, dtype=np.int64)
     if classes is not None:
-        images = images[np.isin(bunch.target, list(classes))]
-    return (images[:, None] / 8 - 1).astype(np.float32)
+        keep = np.isin(labels, list(classes))
+        images, labels = images[keep], labels[keep]
+    return (images[:, None] / 8 - 1).astype(np.float32), labels
 
 
 def load_images(

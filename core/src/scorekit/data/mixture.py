@@ -86,11 +86,21 @@ class GaussianMixture:
 
         Drawn in float64 and then cast, so a seed gives the same points in every dtype.
         """
+        return self.sample_labelled(n, generator, dtype)[0]
+
+    def sample_labelled(
+        self, n: int, generator: torch.Generator | None = None, dtype: torch.dtype = torch.float32
+    ) -> tuple[Tensor, Tensor]:
+        """:meth:`sample`'s points (the same for a seed) and the component k of each, int64 (n,): class labels."""
         n = _sample_count(n)
         device = _generator_device(generator)
         component = torch.multinomial(self.weights.to(device), n, replacement=True, generator=generator)
         noise = torch.randn(n, self.dim, generator=generator, dtype=torch.float64, device=device)
-        return (self.means.to(device)[component] + self.std * noise).to(dtype)
+        return (self.means.to(device)[component] + self.std * noise).to(dtype), component
+
+    def component(self, k: int) -> GaussianMixture:
+        """Component ``k`` alone, p(x ∣ k) = N(μ_k, std² I): the density of class k (a conditional's truth)."""
+        return GaussianMixture(self.means[k : k + 1], self.std)
 
     def _variance(self, x: Tensor, sigma: float | Tensor) -> Tensor:
         """std² + σ², shaped (n, 1) or () so that it broadcasts against (n, K) and (n, d)."""

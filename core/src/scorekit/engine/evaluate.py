@@ -8,9 +8,11 @@ from typing import Any
 
 import torch
 
+from scorekit.condition import Condition, Conditioned
 from scorekit.engine.progress import Progress
 from scorekit.engine.run import Run
 from scorekit.evaluation import (
+    by_class,
     gaussian_fit,
     gaussian_kernel_score,
     kernel_score,
@@ -79,11 +81,20 @@ def evaluate(run: Run) -> dict[str, Any]:
                 result["mmd_baseline"] = mmd(train, heldout, generator=baseline_generator, progress=report.update)
                 result["mmd_baseline_num_samples"] = train.shape[0]
     density = run.density
+    model, _ = run.trained_model()
+    # A class-conditional model is measured on p(x ∣ y), y the held-out points' labels; for a mixture,
+    # whose labels are its components, the truth is then component y's density.
+    labels = None
+    if model.num_classes and data.heldout_labels is not None:
+        labels = data.heldout_labels[: config.num_points]
+    if labels is not None:
+        result["conditioned_on"] = "held-out labels"
     if run.likelihood is not None:
         heldout = data.standardizer.inverse(data.heldout[: config.num_points])
-        result["heldout_log_likelihood"] = float(run.log_prob(heldout, seed=config.seed).mean())
+        log_p = run.log_prob(heldout, seed=config.seed, label=labels)
+        result["heldout_log_likelihood"] = float(log_p.mean())
         if density is not None:
-            truth = float(density.log_prob(heldout.double()).mean())
+            truth = float(by_class(density, labels, heldout, lambda d, rows: d.log_prob(heldout[rows].double())).mean())
             result["true_log_likelihood"] = truth
             result["log_likelihood_gap"] = truth - result["heldout_log_likelihood"]
     if density is None:
@@ -96,24 +107,23 @@ def evaluate(run: Run) -> dict[str, Any]:
         result["true_mode_weights"] = density.weights.tolist()
         result["mode_weight_max_error"] = mode_weight_error(weights, density.weights)
         result["mode_weight_max_error_baseline"] = mode_weight_error(density.mode_weights(exact), density.weights)
-    model, _ = run.trained_model()
     if model.parametrization not in KERNEL_PARAMETRIZATIONS:
         return result
     schedule = run.schedule
     if schedule is None:
         # σ = 0 objectives (implicit, sliced score matching) learn the clean data's score.
-        result["fisher"] = _fisher_per_level(run, model, [0.0], generator)
+        result["fisher"] = _fisher_per_level(run, model, [0.0], labels, generator)
     else:
         levels = schedule.levels()
         if len(levels) > MAX_FISHER_LEVELS:  # a diffusion's 1000 steps: an even subset, both ends kept
             picks = torch.linspace(0, len(levels) - 1, MAX_FISHER_LEVELS).round().long()
             levels = levels[picks]
-        result["fisher"] = _fisher_per_level(run, model, levels.tolist(), generator)
+        result["fisher"] = _fisher_per_level(run, model, levels.tolist(), labels, generator)
     return result
 
 
 def _fisher_per_level(
-    run: Run, model: ScoreModel, levels: list[float], generator: torch.Generator
+    run: Run, model: ScoreModel, levels: list[float], labels: torch.Tensor | None, generator: torch.Generator
 ) -> list[dict[str, float]]:
     """Relative Fisher divergence at each level t, x_t = a(t)·x₀ + s(t)·ε with x₀ held out, of the
     model and of the Gaussian fitted to x₀.
@@ -122,6 +132,8 @@ def _fisher_per_level(
     :func:`scorekit.evaluation.kernel_score`. The Gaussian N(μ, Σ) is fitted in model space, where
     the kernel acts, so its p_t is N(a·μ, a²Σ + s²I).
     """
+    if labels is not None:
+        model = Conditioned(model, Condition(labels).to(run.device))
     score_model = as_parametrization(model, "score", run.schedule)
     x0 = run.data.heldout[: run.config.eval.num_points]
     mean, covariance = gaussian_fit(x0)
@@ -129,7 +141,7 @@ def _fisher_per_level(
     with Progress("eval", len(levels), unit="levels", enabled=run.progress) as report:
         report.set_note("relative Fisher divergence")
         for level in levels:
-            rows.append(_fisher_row(run, score_model, level, x0, mean, covariance, generator))
+            rows.append(_fisher_row(run, score_model, level, x0, labels, mean, covariance, generator))
             report.update()
     return rows
 
@@ -139,6 +151,7 @@ def _fisher_row(
     score_model: ScoreModel,
     level: float,
     x0: torch.Tensor,
+    labels: torch.Tensor | None,
     mean: torch.Tensor,
     covariance: torch.Tensor,
     generator: torch.Generator,
@@ -154,7 +167,8 @@ def _fisher_row(
     sigma_data = standardizer.sigma_to_data(s_ / a_)
     # In data units the model's x_t is a·x₀ + (scale·s)·ε, at the point a·inverse(x_t/a).
     x_data = a_ * standardizer.inverse(x / a_).double()
-    true = standardizer.score_to_model(kernel_score(run.density, x_data, a_, a_ * sigma_data))
+    truth = by_class(run.density, labels, x_data, lambda d, rows: kernel_score(d, x_data[rows], a_, a_ * sigma_data))
+    true = standardizer.score_to_model(truth)
     row = {"sigma": sigma_data, "relative_fisher": relative_fisher_divergence(predicted.double(), true.double())}
     # At s = 0 a covariance fitted to ≤ d points is singular: the Gaussian then has no score.
     with contextlib.suppress(torch.linalg.LinAlgError):

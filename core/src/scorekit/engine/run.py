@@ -6,10 +6,11 @@ checkpoint loading are handled once for every plugin.
 
 from __future__ import annotations
 
-import math
 import sys
+import time
 import warnings
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -23,17 +24,18 @@ from scorekit.engine.checkpoint import Checkpoint, latest_checkpoint, read_check
 from scorekit.engine.device import resolve_device
 from scorekit.engine.distributed import init_world
 from scorekit.engine.ema import EMA
+from scorekit.engine.inputs import as_points, condition_of
 from scorekit.engine.metrics import MetricsWriter
 from scorekit.engine.prior import PriorMismatchWarning, prior_mismatch
-from scorekit.engine.progress import Progress
-from scorekit.engine.sampling import CountedModel, Evaluation, SamplingStats, sample_in_chunks
+from scorekit.engine.queries import PointQueries
+from scorekit.engine.sampling import Evaluation, SamplingStats, sample_in_chunks
 from scorekit.engine.threads import apply_threads
 from scorekit.engine.trainer import Trainer
-from scorekit.errors import CheckpointError, ConfigError, OutOfRangeError, RunDirectoryError, UserError
-from scorekit.interfaces import Likelihood, Loss, NoiseSchedule, Sampler, ScoreModel
-from scorekit.parametrization import KERNEL_PARAMETRIZATIONS, as_parametrization, view_for
+from scorekit.errors import CheckpointError, ConfigError, RunDirectoryError, UserError
+from scorekit.interfaces import Likelihood, Loss, NoiseSchedule, Sampler, ScoreModel, Start
+from scorekit.parametrization import view_for
 
-__all__ = ["CONFIG_FILE", "Run", "as_points", "load"]
+__all__ = ["CONFIG_FILE", "Run", "TrainResult", "load"]
 
 CONFIG_FILE = "config.toml"
 CHECKPOINTS = "checkpoints"
@@ -42,7 +44,27 @@ SAMPLES_PICTURE = "samples.png"
 DENSITY_PICTURE = "density.png"
 
 
-class Run:
+@dataclass(frozen=True)
+class TrainResult:
+    """What :meth:`Run.train` did: the step it reached from ``start_step`` (0, or the resumed
+    checkpoint's), steps skipped for a non-finite loss or gradient, the training loop's seconds, the
+    last checkpoint written (None on a rank other than 0, which writes nothing) and whether this
+    process is rank 0 (always, without torchrun)."""
+
+    step: int
+    start_step: int
+    skipped: int
+    seconds: float
+    checkpoint: Path | None
+    is_main: bool = True
+
+    @property
+    def steps(self) -> int:
+        """Steps taken in this call."""
+        return self.step - self.start_step
+
+
+class Run(PointQueries):
     """Components built from a RunConfig, placed on one device, bound to a run directory.
 
     Building a Run sets torch's CPU threads by ``train.threads`` (scorekit.engine.threads): the count
@@ -114,8 +136,15 @@ class Run:
         return model.to(self.device)
 
     # -- training -------------------------------------------------------------------------
-    def train(self, *, resume: bool = False) -> Trainer:
-        """Train (or resume) in this run directory; under torchrun, as one rank of DDP."""
+    def train(self, *, resume: bool = False) -> TrainResult:
+        """Train (or resume) in this run directory; under torchrun, as one rank of DDP.
+
+        Returns what training did (:class:`TrainResult`); the trained network is :meth:`trained_model`,
+        read from the checkpoint just written without reading the file back. Raises
+        :class:`RunDirectoryError` for a directory that holds checkpoints without ``resume`` (or none
+        with it), and :class:`~scorekit.engine.trainer.TrainingInterrupted` after a Ctrl-C (its
+        checkpoint saved).
+        """
         world = init_world(self.device)
         if world.distributed and self.device.type == "cuda":
             self.device = torch.device("cuda", world.local_rank)
@@ -130,6 +159,7 @@ class Run:
         data = self.data
         model = self.new_model(data.event_shape)
         self.check_predictions(model)  # before anything is written
+        self.check_labels(model, data)
         metrics = MetricsWriter(self.run_dir / METRICS_FILE, enabled=world.is_main)
         if world.is_main:
             self.run_dir.mkdir(parents=True, exist_ok=True)
@@ -147,8 +177,10 @@ class Run:
                 "event_shape": list(data.event_shape),
                 "standardizer": data.standardizer.to_dict(),
                 "config": dump_config(self.config),
+                **({"label_counts": data.label_counts()} if model.num_classes else {}),
             },
             world=world,
+            labels=data.train_labels if model.num_classes else None,
         )
         if existing is not None:
             trainer.load_state(read_checkpoint(existing))
@@ -158,9 +190,20 @@ class Run:
             if self.progress:
                 print(self._describe_training(trainer), file=sys.stderr, flush=True)
             self.check_prior()
-        trainer.run()
+        started = time.perf_counter()
+        try:
+            trainer.run()
+        finally:
+            trainer.close()  # under DDP: leaves the process group
         self._fresh = trainer.last_saved
-        return trainer
+        return TrainResult(
+            step=trainer.step,
+            start_step=trainer.start_step,
+            skipped=trainer.skipped,
+            seconds=time.perf_counter() - started,
+            checkpoint=trainer.last_saved[0] if trainer.last_saved else None,
+            is_main=world.is_main,
+        )
 
     def check_predictions(self, model: ScoreModel) -> None:
         """Raise ConfigError unless the model's prediction converts to what the loss, sampler and likelihood consume."""
@@ -168,6 +211,23 @@ class Run:
         for component in (self.sampler, self.likelihood):
             if component is not None:
                 view_for(model, component, self.schedule)
+
+    def check_labels(self, model: ScoreModel, data: DataBundle) -> None:
+        """Raise ConfigError unless a class-conditional model has labelled data within its classes."""
+        if not model.num_classes:
+            return
+        if data.train_labels is None:
+            raise ConfigError(
+                f"the model is class-conditional ({model.num_classes} classes) but the data kind "
+                f"{self.config.data.name!r} has no labels (labelled: the Gaussian mixtures, by component; digits; "
+                "file with labels_path or labels_key); set model.classes = 0 for an unconditional model "
+                "@ $.model.classes"
+            )
+        if data.num_classes > model.num_classes:
+            raise ConfigError(
+                f"the data has labels 0 to {data.num_classes - 1} but the model has {model.num_classes} classes; "
+                f"set model.classes = {data.num_classes} @ $.model.classes"
+            )
 
     def _describe_training(self, trainer: Trainer) -> str:
         """The line that opens training: model, data, steps, batch, device and threads."""
@@ -216,25 +276,46 @@ class Run:
         return model, standardizer
 
     def sample(
-        self, num: int, *, seed: int | None = None, callback: Callable[[Evaluation], None] | None = None
+        self,
+        num: int,
+        *,
+        seed: int | None = None,
+        callback: Callable[[Evaluation], None] | None = None,
+        label: Any = None,
+        start: Any = None,
+        t_start: float | None = None,
     ) -> torch.Tensor:
         """``num`` samples in data space, shape (num, *event).
 
         ``callback(evaluation)`` sees every model evaluation of the sampler (step, t, x, the sampler's
         input and x̂₀, in model space: :class:`scorekit.engine.sampling.Evaluation`).
         :attr:`last_sampling` then holds the evaluations per chunk (the sampler's NFE).
+
+        ``label`` (class-conditional runs): one class for all samples or one per sample; left out,
+        each sample's class is drawn from the training data's class frequencies.
+
+        ``start`` (model space, (num, *event)): the sampler's starting state instead of its prior
+        draw, at its first level, or at ``t_start`` (the schedule's t) when given — an x_T from
+        :meth:`encode`, or the noised data of an edit (:meth:`edit`). For samplers whose
+        ``accepts_start`` is true (all built-in ones).
         """
-        if self.sampler is None:
-            raise ConfigError(
-                "the run has no [sampler] section; add one, or choose one when loading the run "
-                "(override sampler.kind=NAME; on the command line --set sampler.kind=NAME) @ $.sampler"
-            )
+        sampler = self.require_sampler()
         model, standardizer = self.trained_model(use_ema=self.config.sample.use_ema)
-        self.check_prior()
-        generator = torch.Generator(device=self.device).manual_seed(self.config.sample.seed if seed is None else seed)
+        begin = None
+        if start is not None:
+            begin = Start(as_points(start, model.event_shape)[0], None if t_start is None else float(t_start))
+        elif t_start is not None:
+            raise UserError("t_start needs a start: the state at that time")
+        else:
+            self.check_prior()
+        seed = self.config.sample.seed if seed is None else seed
+        generator = torch.Generator(device=self.device).manual_seed(seed)
+        condition = condition_of(
+            model, label, num, label_counts=self._label_counts(model), generator=torch.Generator().manual_seed(seed)
+        )
         stats = SamplingStats()
         samples = sample_in_chunks(
-            self.sampler,
+            sampler,
             model,
             num,
             model.event_shape,
@@ -245,9 +326,32 @@ class Run:
             progress=self.progress,
             callback=callback,
             stats=stats,
+            condition=condition,
+            start=begin,
         )
         self.last_sampling = stats
         return standardizer.inverse(samples)
+
+    def require_sampler(self) -> Sampler:
+        """The run's sampler, or a ConfigError saying how to choose one."""
+        if self.sampler is None:
+            raise ConfigError(
+                "the run has no [sampler] section; add one, or choose one when loading the run "
+                "(override sampler.kind=NAME; on the command line --set sampler.kind=NAME) @ $.sampler"
+            )
+        return self.sampler
+
+    def _label_counts(self, model: ScoreModel) -> list[int] | None:
+        """The training class counts stored with the checkpoint, if they fit the model (else None)."""
+        counts = self.checkpoint().meta.get("label_counts") if model.num_classes else None
+        if (
+            isinstance(counts, list)
+            and len(counts) == model.num_classes
+            and all(isinstance(c, int) and c >= 0 for c in counts)
+            and sum(counts) > 0
+        ):
+            return counts
+        return None
 
     def check_prior(self) -> str | None:
         """Warn (:class:`PriorMismatchWarning`, one line) if the sampler's start does not fit the training data.
@@ -261,137 +365,7 @@ class Run:
             warnings.warn(message, PriorMismatchWarning, stacklevel=2)
         return message
 
-    def log_prob(self, x: Any, *, chunk_size: int = 4096, seed: int = 0) -> torch.Tensor:
-        """The trained model's log-density at data-space points ``x`` (N, *event), in data space: (N,) float64.
-
-        ``x`` may be one point (*event), then the result is a 0-dim tensor; a tensor or a NumPy array.
-
-        The model sees y = (x − mean)/scale, so log p_data(x) = log p_model(y) − Σᵢ log scaleᵢ.
-        Points go through in chunks of ``chunk_size``; an adaptive solver picks its steps per chunk.
-        """
-        if self.likelihood is None:
-            raise ConfigError(
-                "the run has no [likelihood] section; add one, or pass --set likelihood.kind=NAME "
-                '("probability_flow" for score and diffusion models, plugin sde; "cnf" for flows) @ $.likelihood'
-            )
-        model, standardizer = self.trained_model()
-        x, one = as_points(x, model.event_shape)
-        generator = torch.Generator(device=self.device).manual_seed(seed)
-        log_det = -sum(math.log(s) for s in standardizer.scale)
-        pieces = []
-        chunks = torch.split(standardizer.forward(x.to(torch.float32)), chunk_size)
-        # An adaptive solver's evaluations are not known in advance: the count is the progress.
-        with Progress("log p", unit="evaluations", enabled=self.progress) as progress:
-            counted = CountedModel(view_for(model, self.likelihood, self.schedule), progress.update)
-            for index, chunk in enumerate(chunks):
-                progress.set_note(f"chunk {index + 1}/{len(chunks)}, {x.shape[0]} points")
-                log_p = self.likelihood.log_prob(
-                    counted, chunk.to(self.device), schedule=self.schedule, generator=generator
-                )
-                pieces.append(log_p.detach().cpu().double() + log_det)
-        log_p = torch.cat(pieces)
-        return log_p[0] if one else log_p
-
-    def score(self, x: Any, sigma: float | None = None) -> tuple[torch.Tensor, float]:
-        """The trained score at data-space points for data-space noise level σ; returns (score, σ).
-
-        ``x``: points (N, d) or one point (d,), a tensor or a NumPy array of any real dtype; the
-        score has the same shape (float32). σ = None: the smallest trained level.
-
-        Runs without a schedule (σ = 0 objectives such as implicit or sliced score matching) have
-        only the clean data's score, σ = 0. Any σ in the trained range is evaluated as is; where
-        training saw only the schedule's levels, :meth:`off_level_note` says so for a σ between them.
-        """
-        model, standardizer = self.trained_model()
-        if model.parametrization not in KERNEL_PARAMETRIZATIONS:
-            raise UserError(
-                f"this run's model predicts a {model.parametrization}, not a score; "
-                "`scorekit logprob` gives its log-density"
-            )
-        x, one = as_points(x, model.event_shape)
-        if len(model.event_shape) != 1:
-            raise UserError("`score` takes points (N, d); this run's model is of images")
-        if self.schedule is None:
-            if sigma not in (None, 0.0):
-                raise UserError(
-                    "this run learned the clean data's score (no [schedule]): --sigma must be 0 or left out"
-                )
-            sigma_min = sigma_max = 0.0
-        elif self.schedule.sigma_conditioned:
-            levels = self.schedule.levels()
-            sigma_min = standardizer.sigma_to_data(float(levels.min()))
-            sigma_max = standardizer.sigma_to_data(float(levels.max()))
-        else:
-            raise UserError(
-                "this run's schedule conditions the model on a diffusion step, not on σ; `scorekit score` "
-                "takes runs of σ schedules (NCSN) and σ = 0 objectives"
-            )
-        if sigma is None:
-            sigma = sigma_min
-        if not (math.isfinite(sigma) and sigma_min * (1 - 1e-6) <= sigma <= sigma_max * (1 + 1e-6)):
-            raise OutOfRangeError("sigma", sigma, sigma_min, sigma_max)
-        t_model = torch.full((x.shape[0],), standardizer.sigma_to_model(sigma), device=self.device)
-        model = as_parametrization(model, "score", self.schedule)
-        with torch.no_grad():
-            s = model(standardizer.forward(x).to(self.device), t_model)
-        s = standardizer.score_to_data(s.cpu())
-        return (s[0] if one else s), sigma
-
-    def off_level_note(self, sigma: float) -> str | None:
-        """A note when data-space ``sigma`` is not one of the levels this run trained at; None when it is, or
-        when training drew σ from the whole range (``NoiseSchedule.training_levels``)."""
-        if self.schedule is None or not self.schedule.sigma_conditioned:
-            return None
-        trained = self.schedule.training_levels()
-        if trained is None or sigma <= 0:
-            return None
-        standardizer = self.trained_model()[1]
-        levels = sorted(standardizer.sigma_to_data(float(v)) for v in trained)
-        nearest = min(levels, key=lambda level: abs(math.log(level / sigma)))
-        if abs(nearest / sigma - 1) <= 1e-4:
-            return None
-        below = [v for v in levels if v < sigma]
-        above = [v for v in levels if v > sigma]
-        where = (
-            f"lies between the trained levels {above[0]:.4g} and {below[-1]:.4g}"
-            if below and above
-            else "is not a trained level"
-        )
-        return (
-            f"σ = {sigma:.4g} {where}: this run trained at its {len(levels)} levels only "
-            f'(schedule.training = "levels"), so the score there is the network\'s interpolation, never fit, '
-            f"and less accurate (docs/user-guide.md, 'Scores between levels'); the nearest level is σ = {nearest:.6g}"
-        )
-
 
 def load(run_dir: str | Path, *, overrides: tuple[str, ...] | list[str] = (), registry: Registry | None = None) -> Run:
     """The run saved in ``run_dir``: ``scorekit.load("runs/ncsn").sample(1000)`` (see :meth:`Run.load`)."""
     return Run.load(run_dir, overrides=overrides, registry=registry)
-
-
-def as_points(x: Any, event_shape: tuple[int, ...]) -> tuple[torch.Tensor, bool]:
-    """``x`` (a tensor, a NumPy array or nested lists; any real dtype) as float32 (N, *event), and
-    whether it was a single point of shape ``event_shape``. Raises UserError for other shapes,
-    non-numbers and NaN or infinite values."""
-    if not isinstance(x, torch.Tensor):
-        import numpy as np
-
-        try:
-            array = np.asarray(x)
-        except (TypeError, ValueError) as exc:
-            raise UserError(f"input is not an array of numbers ({exc})") from None
-        if array.dtype.kind not in "biuf":
-            raise UserError(f"input must hold real numbers, got dtype {array.dtype}")
-        x = torch.from_numpy(np.ascontiguousarray(array, dtype=np.float32))
-    elif x.is_complex() or x.dtype == torch.bool:
-        raise UserError(f"input must hold real numbers, got {x.dtype}")
-    x = x.detach().to("cpu", torch.float32)
-    one = tuple(x.shape) == tuple(event_shape)
-    if one:
-        x = x[None]
-    if x.ndim < 2 or tuple(x.shape[1:]) != tuple(event_shape):
-        dims = ", ".join(map(str, event_shape))
-        raise UserError(f"input must have shape (N, {dims}) or ({dims}), got {tuple(x.shape)}")
-    if not bool(torch.isfinite(x).all()):
-        raise UserError("input holds NaN or infinite values")
-    return x, one

@@ -7,11 +7,13 @@ from dataclasses import dataclass, field
 
 import torch
 
+from scorekit.condition import Condition, Conditioned
 from scorekit.engine.progress import Progress
-from scorekit.interfaces import NoiseSchedule, Sampler, ScoreModel
+from scorekit.errors import UserError
+from scorekit.interfaces import NoiseSchedule, Sampler, ScoreModel, Start
 from scorekit.parametrization import KERNEL_PARAMETRIZATIONS, convert, view_for
 
-__all__ = ["CountedModel", "Evaluation", "SamplingStats", "sample_in_chunks"]
+__all__ = ["CountedModel", "Evaluation", "SamplingStats", "check_start", "sample_in_chunks"]
 
 
 @dataclass(frozen=True)
@@ -93,6 +95,8 @@ def sample_in_chunks(
     progress: bool = False,
     callback: Callable[[Evaluation], None] | None = None,
     stats: SamplingStats | None = None,
+    condition: Condition | None = None,
+    start: Start | None = None,
 ) -> torch.Tensor:
     """Draw ``num`` samples, ``chunk_size`` at a time, with one generator; returns (num, *event) on CPU.
 
@@ -100,12 +104,21 @@ def sample_in_chunks(
     With ``progress`` the model evaluations are reported on stderr (:class:`Progress`), against
     ``Sampler.num_evaluations`` per chunk where the sampler knows it. ``callback`` is called with an
     :class:`Evaluation` at every model evaluation, for any sampler (trajectories, pictures of x̂₀);
-    ``stats`` receives the evaluations of each chunk.
+    ``stats`` receives the evaluations of each chunk. A conditional model samples under ``condition``
+    (one row per sample), each chunk under its rows, through a :class:`Conditioned` view. ``start``
+    (a :class:`Start` of ``num`` rows, model space) replaces the sampler's prior draw, chunk by chunk,
+    for samplers that accept one.
     """
+    if start is not None:
+        check_start(sampler, start, (num, *event_shape))
+    conditioned = None
+    if condition is not None:
+        model = conditioned = Conditioned(model, consumer=f"the sampler {type(sampler).__name__}")
     model = view_for(model, sampler, schedule)
     chunks = []
     starts = range(0, num, chunk_size)
-    per_chunk = sampler.num_evaluations(schedule)
+    # A start part-way down (start.t) walks fewer steps than the sampler's whole grid: shown by count.
+    per_chunk = None if start is not None and start.t is not None else sampler.num_evaluations(schedule)
     total = per_chunk * len(starts) if per_chunk else None
     chunk = 0
     on_output = None
@@ -120,18 +133,38 @@ def sample_in_chunks(
     with Progress("sample", total, unit="evaluations", enabled=progress) as report:
         counted = CountedModel(model, report.update, on_output)
         with torch.no_grad():
-            for chunk, start in enumerate(starts):
-                n = min(chunk_size, num - start)
+            for chunk, start_row in enumerate(starts):
+                n = min(chunk_size, num - start_row)
                 if len(starts) > 1:
                     report.set_note(f"chunk {chunk + 1}/{len(starts)} of {n} samples")
                 counted.evaluations = 0
+                if conditioned is not None and condition is not None:
+                    conditioned.condition = condition.rows(slice(start_row, start_row + n)).to(device)
+                extra = {} if start is None else {"start": Start(start.x[start_row : start_row + n], start.t)}
                 x = sampler.sample(
-                    counted, (n, *event_shape), schedule=schedule, generator=generator, device=device, dtype=dtype
+                    counted,
+                    (n, *event_shape),
+                    schedule=schedule,
+                    generator=generator,
+                    device=device,
+                    dtype=dtype,
+                    **extra,
                 )
                 if stats is not None:
                     stats.evaluations_per_chunk.append(counted.evaluations)
                 chunks.append(x.to("cpu"))
     return torch.cat(chunks)
+
+
+def check_start(sampler: Sampler, start: Start, shape: tuple[int, ...]) -> None:
+    """A UserError in one line unless ``sampler`` takes a start and ``start.x`` has ``shape``, finite."""
+    name = type(sampler).__name__
+    if not sampler.accepts_start:
+        raise UserError(f"the sampler {name} takes no starting point (it always draws its own)")
+    if tuple(start.x.shape) != tuple(shape):
+        raise UserError(f"the starting points have shape {tuple(start.x.shape)}; this sampling needs {tuple(shape)}")
+    if not bool(torch.isfinite(start.x).all()):
+        raise UserError("the starting points hold NaN or infinite values")
 
 
 def _denoised(

@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from scorekit.condition import Condition, Conditioned
 from scorekit.config import TrainConfig
 from scorekit.engine.checkpoint import Checkpoint, latest_checkpoint, write_checkpoint
 from scorekit.engine.distributed import World
@@ -86,6 +87,7 @@ class Trainer:
         metrics: MetricsWriter,
         checkpoint_meta: Callable[[], dict[str, Any]] = dict,
         world: World | None = None,
+        labels: torch.Tensor | None = None,
     ) -> None:
         self.world = world = world or World()
         check_precision(config.precision, device)
@@ -100,6 +102,12 @@ class Trainer:
         self.loss = loss
         self.schedule = schedule
         self.train = train[world.rank :: world.world_size].to(device)
+        # A class-conditional model trains on each batch's labels, bound to it through a view.
+        self.labels: torch.Tensor | None = None
+        if model.num_classes:
+            if labels is None:
+                raise ConfigError(f"{type(model).__name__} is class-conditional: the data needs labels @ $.data")
+            self.labels = labels[world.rank :: world.world_size].to(device)
         self.batch_size = config.batch_size // world.world_size
         self.config = config
         self.device = device
@@ -121,9 +129,15 @@ class Trainer:
             # (what it predicts, its event shape) on the model it is handed.
             self.forward_model.parametrization = model.parametrization  # type: ignore[assignment]
             self.forward_model.event_shape = model.event_shape  # type: ignore[assignment]
+        self.conditioned: Conditioned | None = None
+        if self.labels is not None:
+            if config.compile:  # compiled beneath the view, whose condition changes every step
+                self.forward_model = torch.compile(self.forward_model)  # type: ignore[assignment]
+            self.conditioned = Conditioned(self.forward_model, consumer=f"the loss {type(loss).__name__}")
+            self.forward_model = self.conditioned
         # The one conversion point: the loss sees the prediction it declares (Loss.parametrization).
         self.forward_model = view_for(self.forward_model, loss, schedule)  # type: ignore[arg-type]
-        if config.compile:
+        if config.compile and self.conditioned is None:
             self.forward_model = torch.compile(self.forward_model)  # type: ignore[assignment]
         self.parameters = [p for p in model.parameters() if p.requires_grad]
         self.optimizer = torch.optim.Adam(
@@ -167,6 +181,8 @@ class Trainer:
             for group in self.optimizer.param_groups:
                 group["lr"] = lr
             index = torch.randint(n, (self.batch_size,), generator=self.generator, device=self.device)
+            if self.conditioned is not None:
+                self.conditioned.condition = Condition(self.labels[index])  # type: ignore[index]
             with autocast(config.precision, self.device):
                 value = self.loss(
                     self.forward_model,  # type: ignore[arg-type]

@@ -6,7 +6,7 @@ from scorekit.interfaces.likelihood import Likelihood
 from scorekit.interfaces.loss import Loss
 from scorekit.interfaces.noise_schedule import NoiseSchedule, select_levels
 from scorekit.interfaces.predictor_corrector import Corrector, Predictor, ReverseTimeSDE
-from scorekit.interfaces.sampler import Sampler
+from scorekit.interfaces.sampler import Sampler, Start
 from scorekit.interfaces.score_model import ScoreModel
 from scorekit.interfaces.solver import QuadratureFunc, Solver, SolveStats
 from scorekit.interfaces.trace_estimator import TraceEstimator
@@ -23,6 +23,7 @@ __all__ = [
     "ScoreModel",
     "SolveStats",
     "Solver",
+    "Start",
     "TraceEstimator",
     "select_levels",
 ]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from dataclasses import dataclass
 from typing import Any, ClassVar
 
 import torch
@@ -12,7 +13,21 @@ from scorekit.interfaces._convert import converting
 from scorekit.interfaces.noise_schedule import NoiseSchedule
 from scorekit.interfaces.score_model import ScoreModel
 
-__all__ = ["Sampler"]
+__all__ = ["Sampler", "Start"]
+
+
+@dataclass(frozen=True)
+class Start:
+    """Where :meth:`Sampler.sample` starts instead of its prior draw.
+
+    ``x`` (N, *event), model space: the state at time ``t`` of the schedule's coordinates, or at the
+    sampler's own first (noisiest) level when ``t`` is None — a given x_T, e.g. one that
+    :meth:`Sampler.encode` returned. With ``t`` the sampler walks only the part of its grid below
+    ``t`` (SDEdit, Meng et al. 2022: x_t = a(t)·x₀ + s(t)·ε of a picture x₀, then denoised from t).
+    """
+
+    x: torch.Tensor
+    t: float | None = None
 
 
 class Sampler(ABC):
@@ -38,10 +53,14 @@ class Sampler(ABC):
     #: kernel quantity (:func:`scorekit.parametrization.as_parametrization`).
     parametrization: ClassVar[str] = "score"
 
+    #: Whether :meth:`sample` takes ``start=`` (a :class:`Start`); the engine refuses a start otherwise.
+    accepts_start: ClassVar[bool] = False
+
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
-        if "sample" in cls.__dict__:  # called from Python as the engine calls it: converted, no graph
-            cls.sample = converting(cls.__dict__["sample"], no_grad=True)  # type: ignore[method-assign]
+        for name in ("sample", "encode"):  # called from Python as the engine calls them: converted, no graph
+            if name in cls.__dict__:
+                setattr(cls, name, converting(cls.__dict__[name], no_grad=True))
 
     def check(self, schedule: NoiseSchedule | None) -> None:
         """Raise ConfigError (with a ``@ $.section`` path) if this sampler cannot work with ``schedule``.
@@ -82,4 +101,22 @@ class Sampler(ABC):
         device: torch.device | str = "cpu",
         dtype: torch.dtype = torch.float32,
     ) -> torch.Tensor:
-        """Draw ``shape[0]`` samples of event shape ``shape[1:]``."""
+        """Draw ``shape[0]`` samples of event shape ``shape[1:]``.
+
+        A sampler that sets :attr:`accepts_start` also takes ``start: Start | None = None`` and then
+        begins from ``start.x`` instead of its prior draw (see :class:`Start`); the engine passes it
+        only when one is given, so samplers without it need no change.
+        """
+
+    def can_encode(self) -> bool:
+        """Whether :meth:`encode` is implemented (deterministic samplers: an ODE, DDIM with η = 0)."""
+        return type(self).encode is not Sampler.encode
+
+    def encode(self, model: ScoreModel, x: torch.Tensor, *, schedule: NoiseSchedule | None) -> torch.Tensor:
+        """The x_T (model space, shape of ``x``) from which :meth:`sample` with ``start=Start(x_T)``
+        returns ``x``: the sampler's map run backwards (the probability-flow ODE from the data to T, DDIM
+        inversion). Only deterministic samplers can; the default raises ConfigError."""
+        raise ConfigError(
+            f"the sampler {type(self).__name__} cannot encode (its map from noise to data is not deterministic); "
+            "probability_flow and ddim with eta = 0 can @ $.sampler.kind"
+        )

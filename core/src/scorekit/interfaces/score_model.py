@@ -33,10 +33,21 @@ class ScoreModel(nn.Module, ABC):
 
     event_shape: tuple[int, ...] = ()
 
+    #: Classes of a class-conditional model; 0 for an unconditional one. A conditional model's
+    #: ``forward`` takes ``condition=`` (a :class:`scorekit.condition.Condition` whose labels are in
+    #: [0, num_classes) or :data:`~scorekit.condition.NO_LABEL`, the null label of classifier-free
+    #: guidance); the engine passes it through a :class:`~scorekit.condition.Conditioned` view, so
+    #: losses and samplers never see it. An unconditional model is never passed one.
+    num_classes: int = 0
+
     def bind(self, event_shape: tuple[int, ...]) -> None:
         """Build the layers for data of ``event_shape``; called once, before training or loading."""
         self.event_shape = tuple(event_shape)
 
     @abstractmethod
     def forward(self, x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
-        """The score at ``x`` (B, *event) for noise levels ``t`` (B,); returns (B, *event)."""
+        """The score at ``x`` (B, *event) for noise levels ``t`` (B,); returns (B, *event).
+
+        A class-conditional model (:attr:`num_classes` > 0) has the signature
+        ``forward(x, t, condition=None)``, ``condition.labels`` of shape (B,).
+        """

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import torch
 from torch import nn
 
-__all__ = ["FourierEmbedding", "SinusoidalEmbedding", "distinct_times"]
+__all__ = ["FourierEmbedding", "LabelEmbedding", "SinusoidalEmbedding", "class_labels", "distinct_times"]
 
 
 class FourierEmbedding(nn.Module):
@@ -63,3 +64,37 @@ def distinct_times(t: torch.Tensor) -> torch.Tensor:
     if t.ndim == 1 and t.shape[0] > 1 and t.stride(0) == 0:
         return t[:1]
     return t
+
+
+class LabelEmbedding(nn.Module):
+    """A learned vector per class, and one more for "no label" (NO_LABEL = −1: classifier-free guidance's
+    null condition). Input labels (B,) int64 in [−1, num_classes); output (B, dim)."""
+
+    def __init__(self, num_classes: int, dim: int) -> None:
+        super().__init__()
+        self.num_classes = num_classes
+        self.table = nn.Embedding(num_classes + 1, dim)
+
+    def forward(self, labels: torch.Tensor) -> torch.Tensor:
+        # −1 → the last row; checked rather than wrapped, so a bad label cannot read another class's row
+        # (on CPU: on a GPU the check would cost a host sync per step, and the engine checks labels on entry).
+        if (
+            labels.device.type == "cpu"
+            and labels.numel()
+            and bool(((labels < -1) | (labels >= self.num_classes)).any())
+        ):
+            raise ValueError(f"labels must lie in [-1, {self.num_classes}), got {labels.min()}..{labels.max()}")
+        return self.table(torch.where(labels < 0, self.num_classes, labels))
+
+
+def class_labels(model: nn.Module, condition: Any, batch: int) -> torch.Tensor | None:
+    """The labels (B,) a built-in net embeds: None for an unconditional net; a ValueError when a
+    conditional one is called without labels, or with a number of them other than the batch's."""
+    if not getattr(model, "num_classes", 0):
+        return None
+    labels = getattr(condition, "labels", None)
+    if labels is None:
+        raise ValueError(f"{type(model).__name__} is class-conditional: call it with condition=Condition(labels)")
+    if labels.shape != (batch,):
+        raise ValueError(f"{type(model).__name__}: {tuple(labels.shape)} labels for a batch of {batch}")
+    return labels

@@ -8,8 +8,9 @@ import torch
 from torch import nn
 
 from scorekit.builtins.configs import NCSNMLPConfig
+from scorekit.condition import Condition
 from scorekit.interfaces import ScoreModel
-from scorekit.nets.embeddings import FourierEmbedding
+from scorekit.nets.embeddings import FourierEmbedding, LabelEmbedding, class_labels
 from scorekit.tensors import append_dims
 
 __all__ = ["NCSNMLP"]
@@ -36,6 +37,7 @@ class NCSNMLP(ScoreModel):
     def __init__(self, config: NCSNMLPConfig) -> None:
         super().__init__()
         self.config = config
+        self.num_classes = config.classes
 
     def bind(self, event_shape: tuple[int, ...]) -> None:
         super().bind(event_shape)
@@ -49,10 +51,16 @@ class NCSNMLP(ScoreModel):
         self.condition = nn.Linear(config.embedding_dim, config.hidden * (config.layers + 1))
         self.output = nn.Linear(config.hidden, dim)
         self.act = activation()
+        if config.classes:  # a class's vector joins every layer's σ projection
+            self.label_embedding = LabelEmbedding(config.classes, config.hidden * (config.layers + 1))
 
-    def forward(self, x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, t: torch.Tensor, condition: Condition | None = None) -> torch.Tensor:
         sigma = t.to(x.dtype)
-        conditions = self.condition(self.embedding(sigma.log())).chunk(len(self.hidden) + 1, dim=1)
+        projection = self.condition(self.embedding(sigma.log()))
+        labels = class_labels(self, condition, x.shape[0])
+        if labels is not None:
+            projection = projection + self.label_embedding(labels)
+        conditions = projection.chunk(len(self.hidden) + 1, dim=1)
         h = self.act(self.input(x.reshape(x.shape[0], -1)) + conditions[0])
         for layer, condition in zip(self.hidden, conditions[1:], strict=True):
             h = self.act(layer(h) + condition)

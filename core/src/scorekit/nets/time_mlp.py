@@ -8,8 +8,9 @@ import torch
 from torch import nn
 
 from scorekit.builtins.configs import TimeMLPConfig
+from scorekit.condition import Condition
 from scorekit.interfaces import ScoreModel
-from scorekit.nets.embeddings import SinusoidalEmbedding, distinct_times
+from scorekit.nets.embeddings import LabelEmbedding, SinusoidalEmbedding, class_labels, distinct_times
 from scorekit.nets.mlp import ACTIVATIONS
 
 __all__ = ["TimeMLP"]
@@ -27,6 +28,7 @@ class TimeMLP(ScoreModel):
         super().__init__()
         self.config = config
         self.parametrization = config.prediction  # type: ignore[misc]
+        self.num_classes = config.classes
 
     def bind(self, event_shape: tuple[int, ...]) -> None:
         super().bind(event_shape)
@@ -43,10 +45,16 @@ class TimeMLP(ScoreModel):
         self.condition = nn.Linear(config.hidden, config.hidden * (config.layers + 1))
         self.output = nn.Linear(config.hidden, dim)
         self.act = ACTIVATIONS[config.activation]()
+        if config.classes:  # a class's vector is added to the time embedding (Ho & Salimans 2022)
+            self.label_embedding = LabelEmbedding(config.classes, config.hidden)
 
-    def forward(self, x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, t: torch.Tensor, condition: Condition | None = None) -> torch.Tensor:
         # (1, ·) for a broadcast time: the conditioning is computed once and broadcast in the sums.
-        conditions = self.condition(self.embedding(distinct_times(t))).chunk(len(self.hidden) + 1, dim=1)
+        embedding = self.embedding(distinct_times(t))
+        labels = class_labels(self, condition, x.shape[0])
+        if labels is not None:
+            embedding = embedding + self.label_embedding(labels)
+        conditions = self.condition(embedding).chunk(len(self.hidden) + 1, dim=1)
         h = self.act(self.input(x.reshape(x.shape[0], -1)) + conditions[0])
         for layer, condition in zip(self.hidden, conditions[1:], strict=True):
             h = self.act(layer(h) + condition)

@@ -7,9 +7,10 @@ import torch.nn.functional as F
 from torch import nn
 
 from scorekit.builtins.configs import UNetConfig
+from scorekit.condition import Condition
 from scorekit.errors import ConfigError
 from scorekit.interfaces import ScoreModel
-from scorekit.nets.embeddings import SinusoidalEmbedding, distinct_times
+from scorekit.nets.embeddings import LabelEmbedding, SinusoidalEmbedding, class_labels, distinct_times
 
 __all__ = ["UNet"]
 
@@ -64,6 +65,7 @@ class UNet(ScoreModel):
         super().__init__()
         self.config = config
         self.parametrization = config.prediction  # type: ignore[misc]
+        self.num_classes = config.classes
 
     def bind(self, event_shape: tuple[int, ...]) -> None:
         if len(event_shape) != 3:
@@ -82,6 +84,8 @@ class UNet(ScoreModel):
             nn.SiLU(),
             nn.Linear(emb_dim, emb_dim),
         )
+        if config.classes:  # a class's vector is added to the time embedding
+            self.label_embedding = LabelEmbedding(config.classes, emb_dim)
         widths = [config.channels * m for m in config.channel_mult]
         self.stem = nn.Conv2d(in_channels, config.channels, 3, padding=1)
         self.down = nn.ModuleList()
@@ -113,11 +117,14 @@ class UNet(ScoreModel):
         self.head = nn.Sequential(nn.GroupNorm(config.groups, c), nn.SiLU(), last)
         self._multiple = 2 ** (len(widths) - 1)
 
-    def forward(self, x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, t: torch.Tensor, condition: Condition | None = None) -> torch.Tensor:
         height, width = x.shape[-2:]
         pad_h, pad_w = -height % self._multiple, -width % self._multiple
         h = F.pad(x, (0, pad_w, 0, pad_h)) if pad_h or pad_w else x
         emb = self.embedding(distinct_times(t))  # (1, ·) for a time broadcast over the batch
+        labels = class_labels(self, condition, x.shape[0])
+        if labels is not None:
+            emb = emb + self.label_embedding(labels)
         h = self.stem(h)
         stack = [h]
         for layer in self.down:

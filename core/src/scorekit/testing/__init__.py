@@ -19,6 +19,7 @@ Example::
 from __future__ import annotations
 
 from scorekit.testing._common import ReferenceScoreModel
+from scorekit.testing.conditioning import check_conditioning
 from scorekit.testing.configs import check_config_round_trip
 from scorekit.testing.devices import check_device
 from scorekit.testing.losses import check_loss
@@ -28,6 +29,7 @@ from scorekit.testing.trace_estimators import check_trace_estimator
 
 __all__ = [
     "ReferenceScoreModel",
+    "check_conditioning",
     "check_config_round_trip",
     "check_device",
     "check_loss",

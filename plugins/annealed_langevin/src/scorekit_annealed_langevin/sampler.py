@@ -7,10 +7,21 @@ from typing import ClassVar
 
 import torch
 
-from scorekit.interfaces import NoiseSchedule, Sampler, ScoreModel, select_levels
+from scorekit.errors import UserError
+from scorekit.interfaces import NoiseSchedule, Sampler, ScoreModel, Start, select_levels
 from scorekit_annealed_langevin.config import AnnealedLangevinConfig
 
 __all__ = ["AnnealedLangevin"]
+
+
+def _levels_from(levels: torch.Tensor, t: float) -> torch.Tensor:
+    """The levels at or below ``t`` (noisiest first); a UserError when none is."""
+    kept = levels[levels <= t * (1 + 1e-9)]
+    if not (math.isfinite(t) and len(kept)):
+        raise UserError(
+            f"a start at t = {t:.6g} lies below every level of this sampler (the lowest is {float(levels[-1]):.6g})"
+        )
+    return kept
 
 
 class AnnealedLangevin(Sampler):
@@ -27,6 +38,8 @@ class AnnealedLangevin(Sampler):
     """
 
     needs_schedule: ClassVar[bool] = True
+    #: ``start.x`` replaces the initial draw; with ``start.t`` the levels at or below t are walked.
+    accepts_start: ClassVar[bool] = True
 
     def __init__(self, config: AnnealedLangevinConfig) -> None:
         self.config = config
@@ -57,13 +70,18 @@ class AnnealedLangevin(Sampler):
         generator: torch.Generator | None = None,
         device: torch.device | str = "cpu",
         dtype: torch.dtype = torch.float32,
+        start: Start | None = None,
     ) -> torch.Tensor:
         self.check(schedule)
         assert schedule is not None
         config = self.config
         levels = select_levels(schedule.levels(), config.levels)
+        if start is not None and start.t is not None:
+            levels = _levels_from(levels, start.t)
         a, s = (v.tolist() for v in schedule.kernel(levels.double()))
-        if config.init == "normal":
+        if start is not None:
+            x = start.x.to(device=device, dtype=dtype, copy=True)
+        elif config.init == "normal":
             scale = self._init_std(schedule)
             x = scale * torch.randn(shape, generator=generator, device=device, dtype=dtype)
         else:

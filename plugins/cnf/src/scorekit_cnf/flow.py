@@ -18,7 +18,8 @@ from typing import Any, ClassVar
 
 import torch
 
-from scorekit.interfaces import Likelihood, Loss, NoiseSchedule, Sampler, ScoreModel, Solver, TraceEstimator
+from scorekit.errors import UserError
+from scorekit.interfaces import Likelihood, Loss, NoiseSchedule, Sampler, ScoreModel, Solver, Start, TraceEstimator
 from scorekit.ode import flow_log_prob
 from scorekit_cnf.config import CNFLikelihoodConfig, CNFLossConfig, CNFSamplerConfig
 
@@ -107,10 +108,12 @@ class CNFLikelihood(Likelihood):
 
 
 class CNFSampler(Sampler):
-    """x = z(0) from z(t1) ~ N(0, I), integrating the flow backward in time."""
+    """x = z(0) from z(t1) ~ N(0, I), integrating the flow backward in time; :meth:`encode` maps x to z."""
 
     needs_schedule: ClassVar[bool] = False
     parametrization: ClassVar[str] = "velocity"
+    #: ``start.x`` is z(t1), or z(t) at ``start.t`` in (0, t1].
+    accepts_start: ClassVar[bool] = True
 
     def __init__(self, config: CNFSamplerConfig) -> None:
         self.t1 = config.t1
@@ -125,8 +128,21 @@ class CNFSampler(Sampler):
         generator: torch.Generator | None = None,
         device: torch.device | str = "cpu",
         dtype: torch.dtype = torch.float32,
+        start: Start | None = None,
     ) -> torch.Tensor:
-        z = torch.randn(shape, generator=generator, device=device, dtype=dtype)
-        times = torch.tensor([self.t1, 0.0], dtype=dtype, device=device)
-        with torch.no_grad():
-            return self.solver.integrate(_velocity(model, shape[0]), z, times, params=list(model.parameters()))[-1]
+        t_start = self.t1
+        if start is not None:
+            if start.t is not None:
+                if not (0.0 < start.t <= self.t1):
+                    raise UserError(f"a start at t = {start.t:.6g} must lie in this flow's range (0, {self.t1:g}]")
+                t_start = start.t
+            z = start.x.to(device=device, dtype=dtype)
+        else:
+            z = torch.randn(shape, generator=generator, device=device, dtype=dtype)
+        times = torch.tensor([t_start, 0.0], dtype=dtype, device=device)
+        return self.solver.integrate(_velocity(model, shape[0]), z, times)[-1]
+
+    def encode(self, model: ScoreModel, x: torch.Tensor, *, schedule: NoiseSchedule | None) -> torch.Tensor:
+        """z(t1) of the flow integrated forward from x = z(0): :meth:`sample` from ``Start(z)`` returns x."""
+        times = torch.tensor([0.0, self.t1], dtype=x.dtype, device=x.device)
+        return self.solver.integrate(_velocity(model, x.shape[0]), x, times)[-1]

@@ -21,8 +21,8 @@ from typing import ClassVar
 import torch
 
 from scorekit.errors import ConfigError
-from scorekit.grids import make_grid
-from scorekit.interfaces import NoiseSchedule, Sampler, ScoreModel, select_levels
+from scorekit.grids import make_grid, start_grid
+from scorekit.interfaces import NoiseSchedule, Sampler, ScoreModel, Start, select_levels
 from scorekit_ddpm.config import AncestralConfig, DDIMConfig
 
 __all__ = ["AncestralSampler", "DDIMSampler", "transitions"]
@@ -62,6 +62,7 @@ class _KernelSampler(Sampler):
 
     needs_schedule: ClassVar[bool] = True
     parametrization: ClassVar[str] = "epsilon"
+    accepts_start: ClassVar[bool] = True
 
     def __init__(self, config: AncestralConfig | DDIMConfig) -> None:
         self.config = config
@@ -95,14 +96,21 @@ class _KernelSampler(Sampler):
         generator: torch.Generator | None = None,
         device: torch.device | str = "cpu",
         dtype: torch.dtype = torch.float32,
+        start: Start | None = None,
     ) -> torch.Tensor:
         self.check(schedule)
         assert schedule is not None
         levels = self._levels(schedule)
+        if start is not None and start.t is not None:
+            levels = start_grid(levels, start.t, schedule)
         rows = transitions(schedule, levels)
         first = rows[0]
-        # x at the first level: N(0, (a² + s²)·I), exact for data of unit variance (1 for VP kernels).
-        x = math.hypot(first["a_t"], first["s_t"]) * torch.randn(shape, generator=generator, device=device, dtype=dtype)
+        if start is not None:
+            x = start.x.to(device=device, dtype=dtype, copy=True)
+        else:
+            # x at the first level: N(0, (a² + s²)·I), exact for data of unit variance (1 for VP kernels).
+            std = math.hypot(first["a_t"], first["s_t"])
+            x = std * torch.randn(shape, generator=generator, device=device, dtype=dtype)
         noise = torch.empty_like(x)
         # One (B,) time tensor per level, made before the loop: rows of an expanded column.
         times = levels.to(device=device, dtype=dtype)[:, None].expand(len(levels), shape[0])
@@ -149,3 +157,25 @@ class DDIMSampler(_KernelSampler):
     def _step(self, row: dict[str, float]) -> tuple[float, float, float, float]:
         variance = self.config.eta**2 * row["posterior_variance"]
         return math.sqrt(variance), row["a_p"], 0.0, math.sqrt(max(row["s_p"] ** 2 - variance, 0.0))
+
+    def can_encode(self) -> bool:
+        return self.config.eta == 0.0
+
+    def encode(self, model: ScoreModel, x: torch.Tensor, *, schedule: NoiseSchedule | None) -> torch.Tensor:
+        """DDIM inversion (Song, Meng & Ermon 2021, §4.3; Dhariwal & Nichol 2021): the η = 0 update run
+        from the cleanest level to the noisiest, x_next = a_next·x̂₀ + s_next·ε̂ with ε̂ evaluated at the
+        current level. x is taken as the state at the cleanest level (x_t = a·x for s ≪ a). Inverts
+        :meth:`sample` up to the O(step) difference between ε̂ at the two ends of each step."""
+        if self.config.eta != 0.0:
+            super().encode(model, x, schedule=schedule)
+        self.check(schedule)
+        assert schedule is not None
+        levels = self._levels(schedule).flip(0)  # cleanest first
+        a, s = (v.double().tolist() for v in schedule.kernel(levels.double()))
+        times = levels.to(device=x.device, dtype=x.dtype)[:, None].expand(len(levels), x.shape[0])
+        x = x * a[0]
+        for k in range(len(levels) - 1):
+            eps = model(x, times[k])
+            x0 = (x - s[k] * eps) / a[k]
+            x = a[k + 1] * x0 + s[k + 1] * eps
+        return x

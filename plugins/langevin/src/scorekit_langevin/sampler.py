@@ -7,7 +7,8 @@ from typing import ClassVar
 
 import torch
 
-from scorekit.interfaces import NoiseSchedule, Sampler, ScoreModel
+from scorekit.errors import UserError
+from scorekit.interfaces import NoiseSchedule, Sampler, ScoreModel, Start
 from scorekit_langevin.config import LangevinConfig
 
 __all__ = ["LangevinSampler", "initial_state", "langevin_steps"]
@@ -59,6 +60,8 @@ class LangevinSampler(Sampler):
     """
 
     needs_schedule: ClassVar[bool] = False
+    #: ``start.x`` replaces the initial draw (warm-starting a chain); ``start.t`` must be None: one level.
+    accepts_start: ClassVar[bool] = True
 
     def __init__(self, config: LangevinConfig) -> None:
         self.config = config
@@ -75,14 +78,20 @@ class LangevinSampler(Sampler):
         generator: torch.Generator | None = None,
         device: torch.device | str = "cpu",
         dtype: torch.dtype = torch.float32,
+        start: Start | None = None,
     ) -> torch.Tensor:
         config = self.config
+        if start is not None and start.t is not None:
+            raise UserError("langevin runs at one noise level: give its start without a time t")
         if config.sigma is not None:
             level = config.sigma
         elif schedule is not None:
             level = float(schedule.levels()[-1])
         else:
             level = 0.0  # a model of the clean data's score (ISM, SSM) is evaluated at σ = 0
-        x = initial_state(shape, config.init, config.init_std, generator=generator, device=device, dtype=dtype)
+        if start is not None:
+            x = start.x.to(device=device, dtype=dtype)
+        else:
+            x = initial_state(shape, config.init, config.init_std, generator=generator, device=device, dtype=dtype)
         t = torch.full((shape[0],), level, device=device, dtype=dtype)
         return langevin_steps(model, x, t, config.step_size, config.num_steps, generator=generator)

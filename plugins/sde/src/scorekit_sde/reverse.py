@@ -27,7 +27,7 @@ from typing import ClassVar
 import torch
 
 from scorekit.errors import ConfigError
-from scorekit.grids import make_grid
+from scorekit.grids import make_grid, start_grid
 from scorekit.interfaces import (
     Corrector,
     Likelihood,
@@ -36,6 +36,7 @@ from scorekit.interfaces import (
     Sampler,
     ScoreModel,
     Solver,
+    Start,
     TraceEstimator,
 )
 from scorekit.ode import flow_log_prob
@@ -159,6 +160,7 @@ def _denoise(sde: GaussianSDE, model: ScoreModel, x: torch.Tensor, t: torch.Tens
 
 class _SDESampler(Sampler):
     needs_schedule: ClassVar[bool] = True
+    accepts_start: ClassVar[bool] = True
 
     def check(self, schedule: NoiseSchedule | None) -> None:
         super().check(schedule)
@@ -202,12 +204,18 @@ class ReverseSDESampler(_SDESampler):
         generator: torch.Generator | None = None,
         device: torch.device | str = "cpu",
         dtype: torch.dtype = torch.float32,
+        start: Start | None = None,
     ) -> torch.Tensor:
         sde = as_sde(schedule)
         config = self.config
         grid = self._grid(sde)
+        if start is not None and start.t is not None:
+            grid = start_grid(grid, start.t, sde)
         reverse = ReverseSDE(sde, model)
-        x = sde.prior_sample(shape, generator=generator, device=device, dtype=dtype)
+        if start is not None:
+            x = start.x.to(device=device, dtype=dtype, copy=True)
+        else:
+            x = sde.prior_sample(shape, generator=generator, device=device, dtype=dtype)
         times = grid.to(device=device, dtype=dtype)[:, None].expand(len(grid), shape[0])
         dw = torch.empty_like(x)
         for k in range(len(grid) - 1):
@@ -238,15 +246,30 @@ class ProbabilityFlowSampler(_SDESampler):
         generator: torch.Generator | None = None,
         device: torch.device | str = "cpu",
         dtype: torch.dtype = torch.float32,
+        start: Start | None = None,
     ) -> torch.Tensor:
         sde = as_sde(schedule)
-        x = sde.prior_sample(shape, generator=generator, device=device, dtype=dtype)
-        times = torch.tensor([sde.T, sde.eps], dtype=dtype, device=device)
+        t_start = sde.T
+        if start is not None:
+            if start.t is not None:
+                t_start = float(start_grid(torch.tensor([sde.T, sde.eps], dtype=torch.float64), start.t, sde)[0])
+            x = start.x.to(device=device, dtype=dtype, copy=True)
+        else:
+            x = sde.prior_sample(shape, generator=generator, device=device, dtype=dtype)
+        times = torch.tensor([t_start, sde.eps], dtype=dtype, device=device)
         velocity = probability_flow(sde, model, shape[0])
-        x = self.solver.integrate(velocity, x, times, params=list(model.parameters()))[-1]
+        x = self.solver.integrate(velocity, x, times)[-1]
         if self.config.denoise:
             x = _denoise(sde, model, x, times[-1].expand(shape[0]))
         return x
+
+    def encode(self, model: ScoreModel, x: torch.Tensor, *, schedule: NoiseSchedule | None) -> torch.Tensor:
+        """x_T of the probability-flow ODE solved from eps to T with ``x`` as x_eps: :meth:`sample` from
+        ``Start(x_T)`` (with ``denoise = false``) returns ``x`` up to the solver's error (Song et al. 2021,
+        §4.3, "encoding")."""
+        sde = as_sde(schedule)
+        times = torch.tensor([sde.eps, sde.T], dtype=x.dtype, device=x.device)
+        return self.solver.integrate(probability_flow(sde, model, x.shape[0]), x, times)[-1]
 
 
 class ProbabilityFlowLikelihood(Likelihood):
