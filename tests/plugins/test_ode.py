@@ -129,9 +129,35 @@ def test_adjoint_passes_gradcheck_in_float64() -> None:
         def func(s: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
             return torch.tanh(y @ w) * (1 + s)
 
-        return scorekit.odeint(func, y0, t, solver="rk4", options={"steps": 400}, adjoint=True, adjoint_params=[w])
+        # w is found from func's graph: a closure needs no adjoint_params.
+        return scorekit.odeint(func, y0, t, solver="rk4", options={"steps": 400}, adjoint=True)
 
     assert torch.autograd.gradcheck(solve, (y0, t, w), eps=1e-6, atol=1e-7, rtol=1e-5)
+
+
+def test_adjoint_finds_what_a_closure_depends_on() -> None:
+    """Gradients of a closure over a leaf, over a tensor computed from one (w = exp(θ), a graph shared by
+    every evaluation), and over a module: the adjoint's equal backpropagation through the same steps."""
+    torch.manual_seed(2)
+    theta = torch.randn(2, dtype=torch.float64, requires_grad=True)
+    field = _Field(hidden=8).double()
+    y0, t = torch.randn(5, 2, dtype=torch.float64), torch.tensor([0.0, 0.5, 1.0], dtype=torch.float64)
+    leaves = [theta, *field.inp.parameters(), *field.out.parameters()]
+    results = []
+    for adjoint in (False, True):
+        w = theta.exp()
+
+        def func(s: torch.Tensor, y: torch.Tensor, w: torch.Tensor = w) -> torch.Tensor:
+            return field(s, y) * w - 0.1 * y
+
+        ys = scorekit.odeint(func, y0, t, solver="rk4", options={"steps": 50}, adjoint=adjoint)
+        results.append(torch.autograd.grad(ys.square().sum(), leaves))
+    for plain, adjoint in zip(*results, strict=True):
+        assert torch.allclose(plain, adjoint, rtol=1e-6, atol=1e-9)
+    # Explicit tensors still work (torchdiffeq's adjoint_params) and restrict the gradient to them.
+    ys = scorekit.odeint(lambda s, y: -theta.exp() * y, y0, t, solver="rk4", adjoint=True, adjoint_params=[theta])
+    (grad,) = torch.autograd.grad(ys[-1].sum(), theta)
+    assert torch.isfinite(grad).all()
 
 
 def test_seminorm_takes_fewer_backward_steps() -> None:
@@ -211,7 +237,7 @@ def test_a_non_finite_state_is_reported() -> None:
         ({"options": {"stepz": 3}, "solver": "rk4"}, "stepz"),
         ({"options": {"steps": 3, "step_size": 0.1}, "solver": "rk4"}, "not both"),
         ({"seminorm": True}, "only with adjoint=True"),
-        ({"adjoint": True}, "adjoint_params"),
+        ({"adjoint_params": [torch.ones(1)]}, "adjoint_params applies only with adjoint=True"),
         ({"func": lambda t, y: y[:1]}, r"returned \(1,\) for a state of shape \(2,\)"),
     ],
 )
@@ -229,10 +255,13 @@ def test_solvers_are_configurable_by_name_and_reusable() -> None:
     assert solver.adaptive and solver.order == 5
     assert solver.backward_solver.config.rtol == 1e-8 and solver.backward_solver.config.atol == 1e-7
     field = _Field()
-    ys = solver.integrate(field, torch.randn(4, 2), torch.tensor([0.0, 1.0]))
-    ys.sum().backward()
-    assert solver.stats.nfe > 0 and solver.stats.backward_nfe > 0
-    assert solver.nfe == solver.stats.nfe
+    solution = solver.solve(field, torch.randn(4, 2), torch.tensor([0.0, 1.0]))
+    assert solution.stats.nfe > 0 and solution.stats.backward_nfe == 0 and solution.qs is None
+    other = solver.solve(field, torch.randn(4, 2), torch.tensor([0.0, 2.0]))  # another solve in between
+    solution.ys.sum().backward()
+    # The backward counts land on the solve they belong to, not on the solver's latest.
+    assert solution.stats.backward_nfe > 0 and other.stats.backward_nfe == 0
+    assert solver.stats is other.stats and solver.nfe == other.stats.nfe
 
 
 def test_a_third_party_runge_kutta_method_is_a_tableau() -> None:
@@ -275,6 +304,6 @@ def test_a_third_party_runge_kutta_method_is_a_tableau() -> None:
         {"kind": "adjoint", "solver": {"kind": "ralston", "steps": 20}}, "solver", "$.solver", registry
     ).build()
     rate = torch.tensor(0.7, dtype=torch.float64, requires_grad=True)
-    y1 = adjoint.integrate(lambda _, y: -rate * y, y0, t, params=[rate])[-1]
+    y1 = adjoint.integrate(lambda _, y: -rate * y, y0, t)[-1]
     (grad,) = torch.autograd.grad(y1.sum(), rate)
     assert float(grad) == pytest.approx(-3 * math.exp(-0.7), rel=1e-3)  # d/dr 3·e^{−r}

@@ -16,7 +16,7 @@ from __future__ import annotations
 import copy
 import tomllib
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Generic, TypeVar, get_origin
 
 import attrs
 import cattrs
@@ -31,6 +31,11 @@ from scorekit.validators import FieldError, at_least, in_range, one_of, positive
 
 if TYPE_CHECKING:
     from scorekit._registry import Registry
+    from scorekit.data.sources import DataSource
+    from scorekit.interfaces import Likelihood, Loss, NoiseSchedule, Sampler, ScoreModel
+
+#: The interface a Component builds.
+T = TypeVar("T")
 
 __all__ = [
     "Component",
@@ -114,13 +119,15 @@ class EvalConfig:
 
 
 @attrs.frozen
-class Component:
+class Component(Generic[T]):
     """A component section: the registered component's ``name`` (what the TOML writes as ``kind = "..."``)
     and an instance of its config class.
 
     Once structured against a registry, ``build()`` constructs the component; plugins use this for
     components nested in their own config (see :func:`nested_component`). The registry kind it belongs
-    to ("sampler", "loss", ...) is ``entry.kind``.
+    to ("sampler", "loss", ...) is ``entry.kind``. Typed by its interface: ``Component[Sampler]``'s
+    ``build()`` is a ``Sampler`` to a type checker (and checked to be one when built); a bare
+    ``Component`` builds ``Any``.
     """
 
     name: str
@@ -132,7 +139,7 @@ class Component:
         """The component's name, as the TOML key ``kind`` spells it (scorekit 0.1's attribute; prefer ``name``)."""
         return self.name
 
-    def build(self) -> Any:
+    def build(self) -> T:
         if self.entry is None:
             raise RuntimeError(f"component {self.name!r} was not structured against a registry")
         built = self.entry.build(self.config)
@@ -168,12 +175,12 @@ _DEFAULT = "scorekit_component_default"
 
 @attrs.frozen
 class RunConfig:
-    data: Component
-    model: Component
-    loss: Component
-    schedule: Component | None = None
-    sampler: Component | None = None
-    likelihood: Component | None = None
+    data: Component[DataSource]
+    model: Component[ScoreModel]
+    loss: Component[Loss]
+    schedule: Component[NoiseSchedule] | None = None
+    sampler: Component[Sampler] | None = None
+    likelihood: Component[Likelihood] | None = None
     train: TrainConfig = TrainConfig()
     sample: SampleConfig = SampleConfig()
     eval: EvalConfig = EvalConfig()
@@ -199,13 +206,20 @@ _converter.register_structure_hook(int, _strict(int, (int,)))
 _converter.register_structure_hook(float, _strict(float, (int, float)))
 _converter.register_structure_hook(bool, _strict(bool, (bool,)))
 _converter.register_structure_hook(str, _strict(str, (str,)))
+
+
 # A nested component arrives as a raw table; _resolve_nested validates it against the registry.
-_converter.register_structure_hook(
-    Component,
+def _is_component(kind: Any) -> bool:
+    """``Component`` and its typed forms (``Component[Sampler]``)."""
+    return kind is Component or get_origin(kind) is Component
+
+
+_converter.register_structure_hook_func(
+    _is_component,
     lambda data, _: Component(str(data.get("kind", "")), data) if isinstance(data, dict) else Component("", data),
 )
-_converter.register_unstructure_hook(
-    Component,
+_converter.register_unstructure_hook_func(
+    _is_component,
     lambda c: (
         {"kind": c.name, **_drop_none(c.config if isinstance(c.config, dict) else _converter.unstructure(c.config))}
         if c.config is not None

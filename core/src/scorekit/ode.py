@@ -16,7 +16,7 @@ import torch
 from scorekit._registry import Registry, load_registry
 from scorekit.config import structure_as
 from scorekit.errors import ConfigError
-from scorekit.interfaces import Solver, SolveStats, TraceEstimator
+from scorekit.interfaces import Solver, TraceEstimator
 
 __all__ = ["build_solver", "flow_log_prob", "odeint"]
 
@@ -97,9 +97,10 @@ def odeint(
       fields (``{"steps": 50}``, ``{"max_steps": 500}``); rtol/atol default to the solver's own
       (1e-5 for dopri5) and are refused for fixed-step solvers instead of being ignored;
     - an adaptive solve that needs more than ``max_steps`` steps raises SolverError instead of hanging;
-    - the adjoint takes ``adjoint_params`` (default: the parameters of an ``nn.Module`` func; a plain
-      function without them is an error, not silently zero gradients), ``adjoint_rtol``/``adjoint_atol``
-      and ``seminorm`` (leave the parameter adjoint out of the backward error control);
+    - the adjoint finds the tensors ``func`` depends on from one evaluation's autograd graph (an
+      ``nn.Module``'s parameters, or what a closure captures); ``adjoint_params`` gives them instead;
+      ``adjoint_rtol``/``adjoint_atol`` and ``seminorm`` (leave the parameter adjoint out of the
+      backward error control);
     - ``return_stats=True`` returns ``(ys, stats)``: function evaluations and steps, forward and, once
       the gradient is computed, backward.
 
@@ -121,11 +122,10 @@ def odeint(
     )
     if adjoint_params is not None and not adjoint:
         raise ConfigError("odeint: adjoint_params applies only with adjoint=True")
-    ys = built.integrate(func, y0, t, params=adjoint_params)
-    if return_stats:
-        stats: SolveStats = built.stats
-        return ys, stats
-    return ys
+    if adjoint_params is not None:
+        built.params = list(adjoint_params)  # type: ignore[attr-defined]  # the adjoint's own setting
+    solution = built.solve(func, y0, t)
+    return (solution.ys, solution.stats) if return_stats else solution.ys
 
 
 def flow_log_prob(
@@ -137,7 +137,6 @@ def flow_log_prob(
     t0: float,
     t1: float,
     prior_log_prob: Callable[[torch.Tensor], torch.Tensor],
-    params: Sequence[torch.Tensor] | None = None,
     generator: torch.Generator | None = None,
 ) -> torch.Tensor:
     """log p_{t0}(x) per sample for a flow dx/dt = velocity(t, x) that carries p_{t0} to a known p_{t1}.
@@ -155,5 +154,5 @@ def flow_log_prob(
         return estimator.trace(lambda y: velocity(t, y), z, create_graph=torch.is_grad_enabled(), generator=generator)
 
     times = torch.tensor([t0, t1], dtype=x.dtype, device=x.device)
-    zs, integrals = solver.integrate_quadrature(augmented, x, x.new_zeros(x.shape[0]), times, params=params)
+    zs, integrals = solver.integrate_quadrature(augmented, x, x.new_zeros(x.shape[0]), times)
     return prior_log_prob(zs[-1]) + integrals[-1]

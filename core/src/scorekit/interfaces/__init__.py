@@ -8,7 +8,7 @@ from scorekit.interfaces.noise_schedule import NoiseSchedule, select_levels
 from scorekit.interfaces.predictor_corrector import Corrector, Predictor, ReverseTimeSDE
 from scorekit.interfaces.sampler import Sampler, Start
 from scorekit.interfaces.score_model import ScoreModel
-from scorekit.interfaces.solver import QuadratureFunc, Solver, SolveStats
+from scorekit.interfaces.solver import Norm, QuadratureFunc, Solution, Solver, SolveStats
 from scorekit.interfaces.trace_estimator import TraceEstimator
 
 __all__ = [
@@ -16,11 +16,13 @@ __all__ = [
     "Likelihood",
     "Loss",
     "NoiseSchedule",
+    "Norm",
     "Predictor",
     "QuadratureFunc",
     "ReverseTimeSDE",
     "Sampler",
     "ScoreModel",
+    "Solution",
     "SolveStats",
     "Solver",
     "Start",

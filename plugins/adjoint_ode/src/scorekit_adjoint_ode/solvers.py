@@ -10,7 +10,7 @@ from typing import Any, ClassVar
 import torch
 
 from scorekit.errors import ConfigError
-from scorekit.interfaces import QuadratureFunc, Solver, SolveStats
+from scorekit.interfaces import Norm, QuadratureFunc, Solver, SolveStats
 from scorekit_adjoint_ode import _rk, tableaus
 from scorekit_adjoint_ode.config import AdaptiveConfig, FixedStepConfig
 from scorekit_adjoint_ode.tableaus import Tableau
@@ -87,12 +87,7 @@ class RungeKuttaSolver(Solver):
         self.order = self.tableau.order  # type: ignore[misc]
 
     def integrate(
-        self,
-        func: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
-        y0: torch.Tensor,
-        t: torch.Tensor,
-        *,
-        params: Sequence[torch.Tensor] | None = None,
+        self, func: Callable[[torch.Tensor, torch.Tensor], torch.Tensor], y0: torch.Tensor, t: torch.Tensor
     ) -> torch.Tensor:
         ys, _ = self._solve(lambda t_, y: (func(t_, y), None), y0, None, t)
         return ys
@@ -104,10 +99,13 @@ class RungeKuttaSolver(Solver):
         q0: torch.Tensor,
         t: torch.Tensor,
         *,
-        params: Sequence[torch.Tensor] | None = None,
         quadrature_error: bool = True,
+        norms: tuple[Norm, Norm] | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        ys, qs = self._solve(func, y0, q0, t, quadrature_error=quadrature_error)
+        options: dict[str, Any] = {"quadrature_error": quadrature_error}
+        if norms is not None:
+            options["norm_y"], options["norm_q"] = norms
+        ys, qs = self._solve(func, y0, q0, t, **options)
         assert qs is not None
         return ys, qs
 
@@ -144,6 +142,10 @@ class FixedStepSolver(RungeKuttaSolver):
     def __init__(self, config: FixedStepConfig | None = None) -> None:
         super().__init__()
         self.config = config or FixedStepConfig()
+
+    def for_interval(self, t: Sequence[float], index: int) -> Solver:
+        """A solver taking this interval's steps of a solve over ``t``, as one span of its own."""
+        return type(self)(FixedStepConfig(steps=self.steps_per_interval(t)[index]))
 
     def steps_per_interval(self, times: Sequence[float]) -> list[int]:
         span = abs(times[-1] - times[0])

@@ -57,7 +57,6 @@ def cnf_log_prob(
         t0=0.0,
         t1=t1,
         prior_log_prob=standard_normal_log_prob,
-        params=[p for p in model.parameters() if p.requires_grad],
         generator=generator,
     )
 

@@ -308,6 +308,5 @@ class ProbabilityFlowLikelihood(Likelihood):
                 t0=sde.eps,
                 t1=sde.T,
                 prior_log_prob=sde.prior_log_prob,
-                params=[p for p in model.parameters() if p.requires_grad],
                 generator=generator,
             )
