@@ -63,7 +63,7 @@ def _read(
     path = directory / name if directory is not None and names_file(name, directory) else None
     if path is not None:
         identity, label = str(path.resolve()), str(path)
-        if named_by is not None and not path.is_file():
+        if named_by is not None and not path.exists():
             # Stems are compared: every name ends in .toml, which would make all of them look close.
             stem = Path(name).stem
             siblings = {p.stem: str(Path(name).with_name(p.name)) for p in path.parent.glob("*.toml")}

@@ -26,7 +26,22 @@ from scorekit._registry import ComponentEntry
 from scorekit.config_text import apply_overrides, merge_tables, parse_toml, read_toml_file
 from scorekit.errors import ConfigError, did_you_mean
 from scorekit.kinds import KINDS, interface_of
-from scorekit.validators import FieldError, at_least, in_range, one_of, positive, seed
+from scorekit.validators import (
+    MAX_BATCH,
+    MAX_LR,
+    MAX_POINTS,
+    MAX_TRAIN_STEPS,
+    MAX_WEIGHT_DECAY,
+    FieldError,
+    at_least,
+    at_most,
+    bounded,
+    finite,
+    in_range,
+    one_of,
+    positive,
+    seed,
+)
 
 if TYPE_CHECKING:
     from scorekit._registry import Registry
@@ -43,6 +58,7 @@ __all__ = [
     "SampleConfig",
     "TrainConfig",
     "apply_overrides",
+    "config_changes",
     "dump_component",
     "dump_config",
     "interface_of",
@@ -67,13 +83,13 @@ NO_COMPONENT = "none"
 class TrainConfig:
     """How the engine trains: optimizer, schedule of the learning rate, EMA, checkpoints, device."""
 
-    steps: int = attrs.field(default=5000, validator=at_least(1))
-    batch_size: int = attrs.field(default=256, validator=at_least(1))
-    lr: float = attrs.field(default=1e-3, validator=positive())
+    steps: int = attrs.field(default=5000, validator=bounded(1, MAX_TRAIN_STEPS, "training steps"))
+    batch_size: int = attrs.field(default=256, validator=bounded(1, MAX_BATCH, "batch sizes"))
+    lr: float = attrs.field(default=1e-3, validator=[positive(), at_most(MAX_LR, "learning rates")])
     #: "constant" or "cosine" (decay to ``lr_min_factor``·lr over the run).
     lr_schedule: str = attrs.field(default="constant", validator=one_of("constant", "cosine"))
     lr_min_factor: float = attrs.field(default=0.0, validator=in_range(0.0, 1.0))
-    weight_decay: float = attrs.field(default=0.0, validator=at_least(0.0))
+    weight_decay: float = attrs.field(default=0.0, validator=[finite(), bounded(0.0, MAX_WEIGHT_DECAY, "weight decay")])
     #: Exponential moving average of the weights used for sampling and evaluation; 0 disables it.
     ema_decay: float = attrs.field(default=0.999, validator=in_range(0.0, 0.999999))
     #: Clip the global gradient norm to this value; 0 disables clipping.
@@ -103,8 +119,8 @@ class TrainConfig:
 class SampleConfig:
     """How the engine samples: the picture written after training, and chunking for large N."""
 
-    num: int = attrs.field(default=2000, validator=at_least(1))
-    chunk_size: int = attrs.field(default=10000, validator=at_least(1))
+    num: int = attrs.field(default=2000, validator=bounded(1, MAX_POINTS, "samples"))
+    chunk_size: int = attrs.field(default=10000, validator=bounded(1, MAX_BATCH, "batch sizes"))
     seed: int = attrs.field(default=0, validator=seed())
     use_ema: bool = True
 
@@ -113,8 +129,8 @@ class SampleConfig:
 class EvalConfig:
     """What ``scorekit eval`` measures."""
 
-    num_samples: int = attrs.field(default=10000, validator=at_least(2))
-    num_points: int = attrs.field(default=10000, validator=at_least(2))
+    num_samples: int = attrs.field(default=10000, validator=bounded(2, MAX_POINTS, "samples"))
+    num_points: int = attrs.field(default=10000, validator=bounded(2, MAX_POINTS, "points evaluated"))
     seed: int = attrs.field(default=1, validator=seed())
 
 
@@ -253,10 +269,17 @@ def _structure(data: Any, cls: type, path: str, registry: Registry | None = None
 
 def _format_error(exc: BaseException, kind: type | None) -> str:
     """cattrs' message for one error, with a suggestion for misspelled keys."""
-    message = format_exception(exc, kind)
     if isinstance(exc, cattrs.ForbiddenExtraKeysError):
-        message += did_you_mean(sorted(exc.extra_fields), (field.name for field in attrs.fields(exc.cl)))
-    return message
+        names = sorted(exc.extra_fields)
+        hint = did_you_mean(names, (field.name for field in attrs.fields(exc.cl)))
+        return f"extra fields found ({_keys(names)}){hint}"
+    return format_exception(exc, kind)
+
+
+def _keys(names: list[str]) -> str:
+    """Keys for a message, comma-separated; one with an invisible character (a zero-width space,
+    a control character) or blanks at an end is quoted with escapes, ``'hid\\u200bden'``."""
+    return ", ".join(name if name.isprintable() and name == name.strip() else repr(name) for name in names)
 
 
 def _resolve_nested(instance: Any, path: str, registry: Registry) -> Any:
@@ -331,13 +354,13 @@ def load_config(raw: dict[str, Any], registry: Registry) -> RunConfig:
     if unknown:
         # 'base' is resolved when a file is read (scorekit._bases); a misspelling of it lands here.
         hint = did_you_mean(unknown, [*COMPONENT_SECTIONS, *PLAIN_SECTIONS, "base"])
-        raise ConfigError(f"extra fields found ({', '.join(unknown)}){hint} @ $")
+        raise ConfigError(f"extra fields found ({_keys(unknown)}){hint} @ $")
     values: dict[str, Any] = {}
     for section, (_, required) in COMPONENT_SECTIONS.items():
         table = raw.get(section)
         if not required and isinstance(table, dict) and table.get("kind") == NO_COMPONENT:
             if len(table) > 1:
-                raise ConfigError(f"extra fields found ({', '.join(sorted(set(table) - {'kind'}))}) @ $.{section}")
+                raise ConfigError(f"extra fields found ({_keys(sorted(set(table) - {'kind'}))}) @ $.{section}")
         elif section in raw:
             values[section] = structure_component(raw[section], section, registry)
         elif required:
@@ -363,6 +386,17 @@ def dump_config(config: RunConfig) -> dict[str, Any]:
 
 def _drop_none(table: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in table.items() if v is not None}
+
+
+def config_changes(before: RunConfig, after: RunConfig, *, ignore: tuple[str, ...] = ()) -> list[str]:
+    """The ``section.key`` paths whose values differ between two configs (sorted), but those in ``ignore``."""
+    a, b = dump_config(before), dump_config(after)
+    return sorted(
+        path
+        for section in set(a) | set(b)
+        for key in set(a.get(section, {})) | set(b.get(section, {}))
+        if (path := f"{section}.{key}") not in ignore and a.get(section, {}).get(key) != b.get(section, {}).get(key)
+    )
 
 
 def write_toml_file(config: RunConfig, path: Path) -> None:

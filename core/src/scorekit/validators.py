@@ -1,4 +1,9 @@
-"""attrs validators whose errors name the field; the config loader adds the path (``@ $.loss.sigma``)."""
+"""attrs validators whose errors name the field; the config loader adds the path (``@ $.loss.sigma``).
+
+Sizes have upper bounds as well as lower ones (:func:`bounded`), each named in the message of a value
+above it: generous for real use on a large GPU, far below what would exhaust its memory, so that a
+slip such as ``hidden = 1000000000000000`` is a one-line error, not an allocation that fails.
+"""
 
 from __future__ import annotations
 
@@ -9,7 +14,60 @@ from typing import Any
 
 import attrs
 
-__all__ = ["FieldError", "at_least", "decreasing", "even", "finite", "in_range", "one_of", "positive", "seed"]
+__all__ = [
+    "MAX_BATCH",
+    "MAX_DEPTH",
+    "MAX_DIM",
+    "MAX_IMAGE_SIDE",
+    "MAX_LR",
+    "MAX_MODES",
+    "MAX_POINTS",
+    "MAX_PROBES",
+    "MAX_STEPS",
+    "MAX_TRAIN_STEPS",
+    "MAX_WEIGHTS",
+    "MAX_WEIGHT_DECAY",
+    "MAX_WIDTH",
+    "FieldError",
+    "at_least",
+    "at_most",
+    "bounded",
+    "check_weights",
+    "decreasing",
+    "even",
+    "finite",
+    "in_range",
+    "one_of",
+    "positive",
+    "seed",
+]
+
+#: Units of a layer: hidden units, channels, embedding features, groups.
+MAX_WIDTH = 65_536
+#: Layers of a network, residual blocks of a level.
+MAX_DEPTH = 1_000
+#: Weights of one network, as estimated (from below) from its widths and depth: 4 GB as float32.
+MAX_WEIGHTS = 10**9
+#: Points of a data set (num_train, num_heldout, max_images), samples drawn, points evaluated.
+MAX_POINTS = 10**8
+#: Dimensions of a synthetic data set.
+MAX_DIM = 2**20
+#: Components of a mixture (as many as the classes a labelled data set may have).
+MAX_MODES = 100_000
+#: Points in one batch: batch_size, chunk_size.
+MAX_BATCH = 2**20
+#: Training steps.
+MAX_TRAIN_STEPS = 10**9
+#: Steps and levels of a sampler, solver or noise schedule.
+MAX_STEPS = 10**6
+#: Probes, projections and basis vectors per sample of a trace estimator.
+MAX_PROBES = 65_536
+#: Learning rate: larger ones diverge at once, and 1e38 would overflow float32.
+MAX_LR = 10.0
+#: Weight decay (an L2 penalty added to the gradient).
+MAX_WEIGHT_DECAY = 10.0
+#: Height and width of an image, read or resized to.
+MAX_IMAGE_SIDE = 4096
 
 Validator = Callable[[Any, "attrs.Attribute[Any]", Any], None]
 
@@ -41,6 +99,45 @@ def at_least(minimum: float) -> Validator:
 
 def in_range(low: float, high: float) -> Validator:
     return _check(lambda v: low <= v <= high, f"must be in [{low}, {high}]")
+
+
+def _limit(value: float) -> str:
+    return f"{value:,}" if isinstance(value, int) else f"{value:g}"
+
+
+def _shown(value: Any) -> str:
+    """A value for a message: a huge integer as 1e+20, not twenty digits."""
+    huge = isinstance(value, int) and not isinstance(value, bool) and abs(value) >= 10**12
+    return f"{value:.3g}" if huge else repr(value)
+
+
+def at_most(maximum: float, what: str) -> Validator:
+    """≤ ``maximum``, whose message names the limit: "must be ≤ 65,536 (the limit on network widths), got 1e+15"."""
+
+    def validate(instance: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
+        if value is not None and not value <= maximum:
+            raise FieldError(attribute.name, f"must be ≤ {_limit(maximum)} (the limit on {what}), got {_shown(value)}")
+
+    return validate
+
+
+def bounded(minimum: float, maximum: float, what: str) -> Validator:
+    """:func:`at_least` ``minimum`` and :func:`at_most` ``maximum`` (the limit on ``what``)."""
+    low, high = at_least(minimum), at_most(maximum, what)
+
+    def validate(instance: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
+        low(instance, attribute, value)
+        high(instance, attribute, value)
+
+    return validate
+
+
+def check_weights(field: str, weights: int, description: str) -> None:
+    """Refuse a network of more than MAX_WEIGHTS weights: ``weights`` estimated from below, as ``description`` says."""
+    if weights > MAX_WEIGHTS:
+        raise FieldError(
+            field, f"{description} makes at least {weights:.3g} weights, more than the limit of {MAX_WEIGHTS:,}"
+        )
 
 
 def finite() -> Validator:

@@ -6,7 +6,23 @@ import math
 
 import attrs
 
-from scorekit.validators import FieldError, at_least, even, in_range, one_of, positive, seed
+from scorekit._io import MAX_ARRAY_BYTES, format_bytes
+from scorekit.validators import (
+    MAX_DEPTH,
+    MAX_DIM,
+    MAX_IMAGE_SIDE,
+    MAX_MODES,
+    MAX_POINTS,
+    MAX_WIDTH,
+    FieldError,
+    bounded,
+    check_weights,
+    even,
+    in_range,
+    one_of,
+    positive,
+    seed,
+)
 
 __all__ = [
     "DigitsConfig",
@@ -30,10 +46,21 @@ class _SyntheticConfig:
     #: "none", "scalar" (per-dimension mean, one scale: isotropic noise stays isotropic) or
     #: "standard" (per-dimension mean and std). Recorded in the run and undone on output.
     standardize: str = attrs.field(default="none", validator=one_of(*STANDARDIZE_MODES))
-    num_train: int = attrs.field(default=50000, validator=at_least(2))
-    num_heldout: int = attrs.field(default=10000, validator=at_least(2))
+    num_train: int = attrs.field(default=50000, validator=bounded(2, MAX_POINTS, "data points"))
+    num_heldout: int = attrs.field(default=10000, validator=bounded(2, MAX_POINTS, "data points"))
     #: Seed of the data set itself, independent of the training seed.
     seed: int = attrs.field(default=1234, validator=seed())
+
+    def _check_memory(self, dim: int) -> None:
+        """Refuse a data set of ``dim``-dimensional points larger, as float32, than MAX_ARRAY_BYTES."""
+        size = (self.num_train + self.num_heldout) * dim * 4
+        if size > MAX_ARRAY_BYTES:
+            raise FieldError(
+                "num_train",
+                f"num_train + num_heldout = {self.num_train + self.num_heldout:,} points of dimension {dim:,} take "
+                f"{format_bytes(size)} as float32, more than the {format_bytes(MAX_ARRAY_BYTES)} memory budget "
+                "for one array",
+            )
 
 
 def _means(instance: object, attribute: attrs.Attribute[list[list[float]]], value: list[list[float]]) -> None:
@@ -54,6 +81,7 @@ class GaussianMixtureConfig(_SyntheticConfig):
     weights: list[float] | None = None
 
     def __attrs_post_init__(self) -> None:
+        self._check_memory(len(self.means[0]))
         if self.weights is not None:
             if len(self.weights) != len(self.means):
                 raise FieldError("weights", f"needs one weight per mean ({len(self.means)}), got {len(self.weights)}")
@@ -65,7 +93,7 @@ class GaussianMixtureConfig(_SyntheticConfig):
 class RadialMixtureConfig(_SyntheticConfig):
     """``eight_gaussians``: modes equally spaced on a circle, equal weights."""
 
-    num_modes: int = attrs.field(default=8, validator=at_least(1))
+    num_modes: int = attrs.field(default=8, validator=bounded(1, MAX_MODES, "mixture components"))
     radius: float = attrs.field(default=4.0, validator=positive())
     std: float = attrs.field(default=0.3, validator=positive())
 
@@ -74,7 +102,10 @@ class RadialMixtureConfig(_SyntheticConfig):
 class StandardNormalConfig(_SyntheticConfig):
     """N(0, I_d)."""
 
-    dim: int = attrs.field(default=2, validator=at_least(1))
+    dim: int = attrs.field(default=2, validator=bounded(1, MAX_DIM, "data dimensions"))
+
+    def __attrs_post_init__(self) -> None:
+        self._check_memory(self.dim)
 
 
 @attrs.frozen(kw_only=True)
@@ -122,8 +153,8 @@ def _channels(instance: object, attribute: attrs.Attribute[int], value: int) -> 
 
 
 def _size(instance: object, attribute: attrs.Attribute[list[int] | None], value: list[int] | None) -> None:
-    if value is not None and (len(value) != 2 or not all(1 <= v <= 4096 for v in value)):
-        raise FieldError(attribute.name, f"must be [height, width], each in [1, 4096], got {value!r}")
+    if value is not None and (len(value) != 2 or not all(1 <= v <= MAX_IMAGE_SIDE for v in value)):
+        raise FieldError(attribute.name, f"must be [height, width], each in [1, {MAX_IMAGE_SIDE}], got {value!r}")
 
 
 def _value_range(instance: object, attribute: attrs.Attribute[list[float] | None], value: list[float] | None) -> None:
@@ -154,33 +185,47 @@ class ImageDataConfig:
     #: [0, 1] for float data lying in it (other float data must state its range).
     value_range: list[float] | None = attrs.field(default=None, validator=_value_range)
     #: A folder or array with more images is refused.
-    max_images: int = attrs.field(default=100000, validator=at_least(2))
+    max_images: int = attrs.field(default=100000, validator=bounded(2, MAX_POINTS, "data points"))
     heldout_fraction: float = attrs.field(default=0.1, validator=in_range(0.001, 0.9))
     standardize: str = attrs.field(default="none", validator=one_of(*STANDARDIZE_MODES))
     seed: int = attrs.field(default=1234, validator=seed())
+
+
+def _described(hidden: int, layers: int, classes: int) -> str:
+    """What makes an MLP's weights, for the message of one too large."""
+    return f"hidden = {hidden} with layers = {layers}" + (f" and classes = {classes}" if classes else "")
 
 
 @attrs.frozen(kw_only=True)
 class NCSNMLPConfig:
     """A noise-conditional MLP s(x, σ) = f(x, log σ)/σ (Song & Ermon 2020, technique 3)."""
 
-    hidden: int = attrs.field(default=128, validator=at_least(1))
-    layers: int = attrs.field(default=3, validator=at_least(1))
+    hidden: int = attrs.field(default=128, validator=bounded(1, MAX_WIDTH, "network widths"))
+    layers: int = attrs.field(default=3, validator=bounded(1, MAX_DEPTH, "network depths"))
     #: Number of random Fourier features of log σ.
-    embedding_dim: int = attrs.field(default=32, validator=[at_least(2), even()])
+    embedding_dim: int = attrs.field(default=32, validator=[bounded(2, MAX_WIDTH, "network widths"), even()])
     activation: str = attrs.field(default="silu", validator=one_of("silu", "relu", "softplus", "gelu"))
     #: Classes of a class-conditional net (a label embedding added to the noise level's); 0: unconditional.
     classes: int = attrs.field(default=0, validator=in_range(0, 100_000))
+
+    def __attrs_post_init__(self) -> None:
+        # layers hidden×hidden layers, and the noise level's and the labels' projections onto every layer.
+        per_layer = self.hidden * self.layers + (self.embedding_dim + self.classes) * (self.layers + 1)
+        check_weights("hidden", self.hidden * per_layer, _described(self.hidden, self.layers, self.classes))
 
 
 @attrs.frozen(kw_only=True)
 class ScoreMLPConfig:
     """An MLP s(x) for the score of the clean data (σ = 0): implicit and sliced score matching."""
 
-    hidden: int = attrs.field(default=128, validator=at_least(1))
-    layers: int = attrs.field(default=3, validator=at_least(1))
+    hidden: int = attrs.field(default=128, validator=bounded(1, MAX_WIDTH, "network widths"))
+    layers: int = attrs.field(default=3, validator=bounded(1, MAX_DEPTH, "network depths"))
     #: Smooth activations keep ∇ₓs (the Hessian of log p) informative for ISM/SSM.
     activation: str = attrs.field(default="softplus", validator=one_of("silu", "relu", "softplus", "gelu", "tanh"))
+
+    def __attrs_post_init__(self) -> None:
+        weights = self.hidden * self.hidden * (self.layers - 1)  # the hidden×hidden layers
+        check_weights("hidden", weights, f"hidden = {self.hidden} with layers = {self.layers}")
 
 
 #: What a time-conditioned network predicts (scorekit.parametrization): ε by default, as in DDPM.
@@ -191,16 +236,21 @@ PREDICTIONS = ("epsilon", "score", "x0", "v")
 class TimeMLPConfig:
     """A time-conditioned MLP for vector data: every hidden layer receives a projection of the time embedding."""
 
-    hidden: int = attrs.field(default=128, validator=at_least(1))
-    layers: int = attrs.field(default=3, validator=at_least(1))
+    hidden: int = attrs.field(default=128, validator=bounded(1, MAX_WIDTH, "network widths"))
+    layers: int = attrs.field(default=3, validator=bounded(1, MAX_DEPTH, "network depths"))
     #: Sinusoidal features of t·time_scale (Ho et al. 2020).
-    embedding_dim: int = attrs.field(default=64, validator=[at_least(4), even()])
+    embedding_dim: int = attrs.field(default=64, validator=[bounded(4, MAX_WIDTH, "network widths"), even()])
     #: Multiplies t before the embedding: 1 for steps 0…T−1, about 1000 for times in [0, 1].
     time_scale: float = attrs.field(default=1.0, validator=positive())
     activation: str = attrs.field(default="silu", validator=one_of("silu", "relu", "softplus", "gelu"))
     prediction: str = attrs.field(default="epsilon", validator=one_of(*PREDICTIONS))
     #: Classes of a class-conditional net (a label embedding added to the noise level's); 0: unconditional.
     classes: int = attrs.field(default=0, validator=in_range(0, 100_000))
+
+    def __attrs_post_init__(self) -> None:
+        # layers hidden×hidden layers, the time embedding's projection onto every layer, the labels'.
+        weights = self.hidden * (self.hidden * (2 * self.layers + 1) + self.classes)
+        check_weights("hidden", weights, _described(self.hidden, self.layers, self.classes))
 
 
 def _channel_mult(instance: object, attribute: attrs.Attribute[list[int]], value: list[int]) -> None:
@@ -216,21 +266,29 @@ class UNetConfig:
     multiple of 2^(len(channel_mult) − 1) and the output cropped back.
     """
 
-    channels: int = attrs.field(default=32, validator=at_least(1))
+    channels: int = attrs.field(default=32, validator=bounded(1, MAX_WIDTH, "network widths"))
     channel_mult: list[int] = attrs.field(factory=lambda: [1, 2, 2], validator=_channel_mult)
-    num_res_blocks: int = attrs.field(default=1, validator=at_least(1))
+    num_res_blocks: int = attrs.field(default=1, validator=bounded(1, MAX_DEPTH, "network depths"))
     #: Groups of the GroupNorm layers; must divide every level's channel count.
-    groups: int = attrs.field(default=8, validator=at_least(1))
+    groups: int = attrs.field(default=8, validator=bounded(1, MAX_WIDTH, "network widths"))
     #: Self-attention in the middle block (at the lowest resolution).
     attention: bool = True
     dropout: float = attrs.field(default=0.0, validator=in_range(0.0, 0.9))
-    embedding_dim: int = attrs.field(default=64, validator=[at_least(4), even()])
+    embedding_dim: int = attrs.field(default=64, validator=[bounded(4, MAX_WIDTH, "network widths"), even()])
     time_scale: float = attrs.field(default=1.0, validator=positive())
     prediction: str = attrs.field(default="epsilon", validator=one_of(*PREDICTIONS))
     #: Classes of a class-conditional net (a label embedding added to the noise level's); 0: unconditional.
     classes: int = attrs.field(default=0, validator=in_range(0, 100_000))
 
     def __attrs_post_init__(self) -> None:
+        # The second 3×3 convolution of each residual block: num_res_blocks per level going down,
+        # one more going up.
+        widths = sum((self.channels * mult) ** 2 for mult in self.channel_mult)
+        # And the labels' embedding, classes × 4·channels.
+        weights = 9 * widths * (2 * self.num_res_blocks + 1) + self.classes * 4 * self.channels
+        described = f"channels = {self.channels} with channel_mult = {self.channel_mult}"
+        classes = f", classes = {self.classes}" if self.classes else ""
+        check_weights("channels", weights, f"{described}{classes} and num_res_blocks = {self.num_res_blocks}")
         for mult in self.channel_mult:
             if (self.channels * mult) % self.groups:
                 raise FieldError(

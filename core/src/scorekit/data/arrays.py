@@ -4,17 +4,26 @@ Files are read with numpy's `allow_pickle=False` without exception: a .npy file
 may hold pickled objects, and unpickling runs arbitrary code, so object arrays
 are refused with a DataError instead of being loaded, and a file that is not in
 .npy or .npz format (which numpy would try to unpickle) is never handed to numpy.
+
+Reads are bounded: only regular files are opened (a FIFO would hang, /dev/zero
+never ends), and an array's header is checked before its data are read: a shape
+larger than the file (or the archive member) that holds it, or than the memory
+budget of :func:`scorekit._io.memory_budget`, is a DataError, not an allocation.
 """
 
 from __future__ import annotations
 
+import math
 import os
 import zipfile
+import zlib
+from typing import IO, BinaryIO
 
 import numpy as np
 import torch
 from torch import Tensor
 
+from scorekit._io import format_bytes, memory_budget, open_regular_file
 from scorekit.errors import DataError
 
 __all__ = ["MAX_CLASSES", "load_array", "load_labels", "split"]
@@ -28,53 +37,104 @@ _NPY_MAGIC = b"\x93NUMPY"
 _ZIP_MAGIC = b"PK"
 
 
+def _object_array(path: str | os.PathLike[str]) -> DataError:
+    return DataError(
+        f"{path}: holds an object array (pickled Python objects), which is never loaded because "
+        "unpickling can run arbitrary code; save a numeric array instead"
+    )
+
+
+def _check_header(stream: IO[bytes], holds: int, path: str | os.PathLike[str], member: str | None) -> None:
+    """Read the .npy header at the start of ``stream`` and refuse, before anything is allocated, an
+    array larger than the ``holds`` bytes it came in (a truncated file or a lying header) or than the
+    memory budget; an object array is refused here too. ``member``: its name in an archive, or None."""
+    version = np.lib.format.read_magic(stream)
+    if version == (1, 0):
+        shape, _, dtype = np.lib.format.read_array_header_1_0(stream)
+    else:  # (2, 0) and (3, 0): a 4-byte header length; 3.0's UTF-8 is read as Latin-1, which alters no size
+        shape, _, dtype = np.lib.format.read_array_header_2_0(stream)
+    if dtype.hasobject:
+        raise _object_array(path)
+    array, holder = (f"member {member!r}", f"member {member!r}") if member is not None else ("the array", "the file")
+    count = math.prod(shape)
+    data = count * dtype.itemsize
+    if stream.tell() + data > holds:
+        raise DataError(
+            f"{path}: cannot read file: the header of {array} declares shape {shape} {dtype} = "
+            f"{format_bytes(data)}, but {holder} holds {format_bytes(holds)} in all"
+        )
+    # The array as stored, or as the float32 copy made of narrower data, whichever is larger.
+    need = count * max(dtype.itemsize, 4)
+    budget, named = memory_budget()
+    if need > budget:
+        as_float = " (as float32)" if dtype.itemsize < 4 else ""
+        raise DataError(
+            f"{path}: {array}, of shape {shape} {dtype}, would take {format_bytes(need)} of memory{as_float}, "
+            f"more than {named}"
+        )
+
+
+def _read_npz(file: BinaryIO, path: str | os.PathLike[str], key: str | None) -> np.ndarray:
+    """The array ``key`` of an .npz archive, its member's header checked before decompressing anything."""
+    with zipfile.ZipFile(file) as archive:
+        members = archive.namelist()
+        # numpy's names: a member 'x.npy' is the array 'x'.
+        names = [member.removesuffix(".npy") for member in members]
+        available = ", ".join(repr(name) for name in names) or "none"
+        if key is None:
+            if len(names) != 1:
+                raise DataError(
+                    f"{path}: the archive holds {len(names)} arrays; choose one with a key (available: {available})"
+                )
+            key = names[0]
+        elif key not in names:
+            raise DataError(f"{path}: the archive has no array {key!r} (available: {available})")
+        info = archive.getinfo(members[names.index(key)])
+        with archive.open(info) as stream:
+            # A zip member that is not itself a .npy file.
+            if stream.read(len(_NPY_MAGIC)) != _NPY_MAGIC:
+                raise DataError(f"{path}: archive member {key!r} is not a .npy array")
+            stream.seek(0)
+            _check_header(stream, info.file_size, path, key)
+            stream.seek(0)
+            return np.lib.format.read_array(stream, allow_pickle=False)
+
+
 def _read(path: str | os.PathLike[str], key: str | None) -> np.ndarray:
-    """The raw array stored in `path` (under `key` for an .npz archive), or a DataError."""
+    """The raw array stored in `path` (under `key` for an .npz archive), or a DataError.
+
+    `path` must be a regular file (a FIFO would hang, a device such as /dev/zero never ends), and the
+    array's header is read first: a shape larger than the file, or than the memory budget
+    (:func:`scorekit._io.memory_budget`), is refused before any memory is allocated for it.
+    """
     try:
         # The file is opened here rather than by np.load, which leaks its handle when an
         # .npz archive turns out to be corrupt.
-        with open(path, "rb") as file:
+        with open_regular_file(path, what="data file") as file:
             magic = file.read(len(_NPY_MAGIC))
             if not magic:
                 raise DataError(f"{path}: cannot read file: it is empty")
             if not (magic == _NPY_MAGIC or magic.startswith(_ZIP_MAGIC)):
                 raise DataError(f"{path}: cannot read file: it is neither in .npy nor in .npz format")
             file.seek(0)
-            loaded = np.load(file, allow_pickle=False)
-            if not isinstance(loaded, np.lib.npyio.NpzFile):
-                if key is not None:
-                    raise DataError(
-                        f"{path}: key {key!r} given, but the file holds a single array, not an .npz archive"
-                    )
-                return loaded
-            with loaded:
-                names = list(loaded.files)
-                available = ", ".join(repr(name) for name in names) or "none"
-                if key is None:
-                    if len(names) != 1:
-                        raise DataError(
-                            f"{path}: the archive holds {len(names)} arrays; "
-                            f"choose one with a key (available: {available})"
-                        )
-                    key = names[0]
-                elif key not in names:
-                    raise DataError(f"{path}: the archive has no array {key!r} (available: {available})")
-                array = loaded[key]
-                # A zip member that is not itself a .npy file comes back as raw bytes.
-                if not isinstance(array, np.ndarray):
-                    raise DataError(f"{path}: archive member {key!r} is not a .npy array")
-                return array
+            if magic.startswith(_ZIP_MAGIC):
+                return _read_npz(file, path, key)
+            if key is not None:
+                raise DataError(f"{path}: key {key!r} given, but the file holds a single array, not an .npz archive")
+            _check_header(file, os.fstat(file.fileno()).st_size, path, None)
+            file.seek(0)
+            return np.lib.format.read_array(file, allow_pickle=False)
     except ValueError as error:
         # numpy refuses object arrays under allow_pickle=False with a ValueError naming that
         # flag; say plainly why the file is refused rather than echo the flag.
         if "allow_pickle" in str(error):
-            raise DataError(
-                f"{path}: holds an object array (pickled Python objects), which is never loaded because "
-                "unpickling can run arbitrary code; save a numeric array instead"
-            ) from None
+            raise _object_array(path) from None
         raise DataError(f"{path}: cannot read file: {error}") from None
-    except (OSError, EOFError, zipfile.BadZipFile) as error:
+    except (OSError, EOFError, zipfile.BadZipFile, zlib.error, NotImplementedError, RuntimeError) as error:
+        # NotImplementedError and RuntimeError: an unsupported compression or an encrypted member.
         raise DataError(f"{path}: cannot read file: {error}") from None
+    except MemoryError:
+        raise DataError(f"{path}: cannot read file: not enough memory for the array") from None
 
 
 def load_array(
@@ -130,7 +190,7 @@ def load_array(
 def load_labels(path: str | os.PathLike[str], key: str | None, num_points: int) -> np.ndarray:
     """Class labels for ``num_points`` rows from a .npy file or an .npz member: int64 (N,), each in
     [0, MAX_CLASSES). Integer-valued floats are accepted; anything else is a DataError naming the path."""
-    if not os.path.isfile(path):
+    if not os.path.exists(path):
         raise DataError(f"{path}: no such file (the labels)")
     labels = _read(path, key)
     where = f"{path}" + (f" [{key}]" if key else "")

@@ -6,7 +6,11 @@ x ↦ (2x − low − high) / (high − low).
 
 Image files are decoded by Pillow with its decompression-bomb check left on: an image with more
 pixels than ``PIL.Image.MAX_IMAGE_PIXELS`` is refused with a DataError, not merely warned about.
-Arrays are read by :func:`scorekit.data.arrays.load_array`, which never unpickles.
+Without ``size``, an image wider or taller than :data:`~scorekit.validators.MAX_IMAGE_SIDE` is refused
+from its header, before it is decoded; and the images as float32, N × C × H × W × 4 bytes, must fit
+the memory budget (:func:`scorekit._io.memory_budget`) before they are stacked or resized. Only
+regular files are opened. Arrays are read by :func:`scorekit.data.arrays.load_array`, which never
+unpickles and checks an array's size before reading it.
 """
 
 from __future__ import annotations
@@ -19,8 +23,10 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from scorekit._io import format_bytes, memory_budget, open_regular_file
 from scorekit.data.arrays import load_array
 from scorekit.errors import DataError
+from scorekit.validators import MAX_IMAGE_SIDE
 
 __all__ = ["IMAGE_SUFFIXES", "load_digits", "load_images", "load_labelled_digits"]
 
@@ -88,6 +94,8 @@ def load_images(
     else:
         raw = _read_array(path, key, channels, max_images)
     low, high = _range(path, raw, value_range)
+    height, width = size if size is not None else raw.shape[2:]
+    _check_memory(path, raw.shape[0], raw.shape[1], height, width)
     images = raw.astype(np.float32)
     images *= 2
     images -= low + high
@@ -103,7 +111,8 @@ def _read_folder(folder: Path, channels: int, size: Sequence[int] | None, max_im
     entries = sorted(entry for entry in folder.iterdir() if not entry.name.startswith("."))
     if not entries:
         raise DataError(f"{folder}: the folder is empty")
-    files = [entry for entry in entries if entry.is_file() and entry.suffix.lower() in IMAGE_SUFFIXES]
+    # Anything with an image's name is read: a FIFO or a device named so is refused, not skipped.
+    files = [entry for entry in entries if not entry.is_dir() and entry.suffix.lower() in IMAGE_SUFFIXES]
     if not files:
         raise DataError(f"{folder}: holds no image files ({' '.join(IMAGE_SUFFIXES)}; subfolders are not searched)")
     if len(files) > max_images:
@@ -111,6 +120,7 @@ def _read_folder(folder: Path, channels: int, size: Sequence[int] | None, max_im
     if len(files) < 2:
         raise DataError(f"{folder}: holds a single image; at least 2 are needed to split off held-out data")
     first = _read_image(files[0], channels, size)
+    _check_memory(folder, len(files), *first.shape)
     images = np.empty((len(files), *first.shape), dtype=np.uint8)
     images[0] = first
     for index, file in enumerate(files[1:], start=1):
@@ -130,7 +140,13 @@ def _read_image(file: Path, channels: int, size: Sequence[int] | None) -> np.nda
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
-            with Image.open(file) as image:
+            with open_regular_file(file, what="image") as opened, Image.open(opened) as image:
+                # Pillow has read the header only: refuse a huge image before decoding it.
+                if size is None and max(image.size) > MAX_IMAGE_SIDE:
+                    raise DataError(
+                        f"{file}: is {image.height}×{image.width} pixels (H×W); images larger than "
+                        f"{MAX_IMAGE_SIDE}×{MAX_IMAGE_SIDE} are read only when size = [H, W] resizes them"
+                    )
                 if image.mode.startswith(("I", "F")):
                     raise DataError(
                         f"{file}: {image.mode} images (16-bit or float) are not read; "
@@ -149,6 +165,17 @@ def _read_image(file: Path, channels: int, size: Sequence[int] | None) -> np.nda
         raise DataError(f"{file}: cannot read image: {error}") from None
     pixels = np.asarray(converted)
     return pixels[None] if channels == 1 else pixels.transpose(2, 0, 1)
+
+
+def _check_memory(path: str | os.PathLike[str], count: int, channels: int, height: int, width: int) -> None:
+    """Refuse images that would take more memory as float32 than the memory budget allows."""
+    need = count * channels * height * width * 4
+    budget, named = memory_budget()
+    if need > budget:
+        raise DataError(
+            f"{path}: {count:,} images of {channels}×{height}×{width} (C×H×W) would take {format_bytes(need)} "
+            f"as float32, more than {named}; use fewer images, or smaller ones (size = [H, W])"
+        )
 
 
 def _read_array(path: str | os.PathLike[str], key: str | None, channels: int, max_images: int) -> np.ndarray:

@@ -7,7 +7,7 @@ import math
 import attrs
 
 from scorekit.config import Component, nested_component
-from scorekit.validators import FieldError, at_least, in_range, positive
+from scorekit.validators import MAX_STEPS, FieldError, at_least, bounded, in_range, positive
 
 __all__ = ["AdaptiveConfig", "AdjointConfig", "FixedStepConfig"]
 
@@ -27,7 +27,7 @@ class FixedStepConfig:
     number of equal steps (at least one). With neither set, 100 steps over the span.
     """
 
-    steps: int | None = attrs.field(default=None, validator=at_least(1))
+    steps: int | None = attrs.field(default=None, validator=bounded(1, MAX_STEPS, "solver steps"))
     step_size: float | None = attrs.field(default=None, validator=_optional_positive)
 
     def __attrs_post_init__(self) -> None:
@@ -49,7 +49,7 @@ class AdaptiveConfig:
     first_step: float | None = attrs.field(default=None, validator=_optional_positive)
     min_step: float = attrs.field(default=0.0, validator=at_least(0.0))
     max_step: float = attrs.field(default=math.inf, validator=_positive_or_inf)
-    max_steps: int = attrs.field(default=10_000, validator=at_least(1))
+    max_steps: int = attrs.field(default=10_000, validator=bounded(1, MAX_STEPS, "solver steps"))
     #: Step-size controller: h ← h·min(ifactor, max(dfactor, safety·ratio^(−1/order))).
     safety: float = attrs.field(default=0.9, validator=in_range(0.1, 1.0))
     ifactor: float = attrs.field(default=10.0, validator=at_least(1.0))

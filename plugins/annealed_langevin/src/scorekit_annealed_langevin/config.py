@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import attrs
 
-from scorekit.validators import at_least, one_of, positive
+from scorekit.validators import MAX_STEPS, bounded, one_of, positive
 
 __all__ = ["AnnealedLangevinConfig"]
 
@@ -13,7 +13,7 @@ __all__ = ["AnnealedLangevinConfig"]
 class AnnealedLangevinConfig:
     """T steps per level with α_l = ε·σ_l²/σ_L² (Song & Ermon 2019, Algorithm 1)."""
 
-    steps_per_level: int = attrs.field(default=100, validator=at_least(1))
+    steps_per_level: int = attrs.field(default=100, validator=bounded(1, MAX_STEPS, "sampler steps"))
     epsilon: float = attrs.field(default=2e-5, validator=positive())
     #: Finish with the Tweedie denoising step x ← x + σ_L²·s(x, σ_L)
     #: (Song & Ermon 2020; Jolicoeur-Martineau et al. 2021).
@@ -26,4 +26,4 @@ class AnnealedLangevinConfig:
     init_std: float | None = attrs.field(default=None, validator=positive())
     #: Anneal through this many of the schedule's levels, evenly spaced, both ends kept; None: all
     #: (a diffusion schedule's 1000 steps are many).
-    levels: int | None = attrs.field(default=None, validator=at_least(1))
+    levels: int | None = attrs.field(default=None, validator=bounded(1, MAX_STEPS, "noise levels"))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import attrs
 
 from scorekit.config import Component, nested_component
-from scorekit.validators import at_least, one_of, positive
+from scorekit.validators import MAX_DEPTH, MAX_WIDTH, bounded, check_weights, one_of, positive
 
 __all__ = ["CNFLikelihoodConfig", "CNFLossConfig", "CNFMLPConfig", "CNFSamplerConfig"]
 
@@ -14,10 +14,14 @@ __all__ = ["CNFLikelihoodConfig", "CNFLossConfig", "CNFMLPConfig", "CNFSamplerCo
 class CNFMLPConfig:
     """The dynamics f(z, t; θ): an MLP with the time concatenated to the input of every layer."""
 
-    hidden: int = attrs.field(default=64, validator=at_least(1))
-    layers: int = attrs.field(default=3, validator=at_least(1))
+    hidden: int = attrs.field(default=64, validator=bounded(1, MAX_WIDTH, "network widths"))
+    layers: int = attrs.field(default=3, validator=bounded(1, MAX_DEPTH, "network depths"))
     #: Smooth activations: the trace of ∂f/∂z, and its gradient in training, must be informative.
     activation: str = attrs.field(default="softplus", validator=one_of("softplus", "tanh", "silu", "gelu"))
+
+    def __attrs_post_init__(self) -> None:
+        weights = self.hidden * self.hidden * (self.layers - 1)  # the hidden×hidden layers
+        check_weights("hidden", weights, f"hidden = {self.hidden} with layers = {self.layers}")
 
 
 @attrs.frozen(kw_only=True)

@@ -7,7 +7,7 @@ import math
 import attrs
 
 from scorekit.grids import GRIDS
-from scorekit.validators import FieldError, at_least, in_range, one_of, positive
+from scorekit.validators import MAX_STEPS, FieldError, bounded, in_range, one_of, positive
 
 __all__ = [
     "AncestralConfig",
@@ -23,7 +23,7 @@ __all__ = [
 class LinearScheduleConfig:
     """β_t linear from beta_start to beta_end over T = num_steps steps (Ho et al. 2020: 1e-4, 0.02, 1000)."""
 
-    num_steps: int = attrs.field(default=1000, validator=at_least(2))
+    num_steps: int = attrs.field(default=1000, validator=bounded(2, MAX_STEPS, "schedule steps"))
     beta_start: float = attrs.field(default=1e-4, validator=in_range(1e-12, 0.999))
     beta_end: float = attrs.field(default=0.02, validator=in_range(1e-12, 0.999))
 
@@ -36,7 +36,7 @@ class LinearScheduleConfig:
 class CosineScheduleConfig:
     """ᾱ(t) = f(t)/f(0), f(t) = cos²(π/2·(t/T + s)/(1 + s)), β_t capped at max_beta (Nichol & Dhariwal 2021)."""
 
-    num_steps: int = attrs.field(default=1000, validator=at_least(2))
+    num_steps: int = attrs.field(default=1000, validator=bounded(2, MAX_STEPS, "schedule steps"))
     offset: float = attrs.field(default=0.008, validator=in_range(0.0, 1.0))
     max_beta: float = attrs.field(default=0.999, validator=in_range(1e-6, 0.999999))
 
@@ -73,7 +73,7 @@ class AncestralConfig:
     #: "posterior": β̃_t = β_t(1 − ᾱ_{t−1})/(1 − ᾱ_t); "beta": β_t (the two choices of Ho et al. §3.2).
     variance: str = attrs.field(default="posterior", validator=one_of("posterior", "beta"))
     #: Sample on this many levels (both ends of the schedule kept); None: all of the schedule's.
-    steps: int | None = attrs.field(default=None, validator=at_least(1))
+    steps: int | None = attrs.field(default=None, validator=bounded(1, MAX_STEPS, "sampler steps"))
     #: Where the levels fall (:mod:`scorekit.grids`): "levels" (evenly spaced by index), "karras",
     #: "logsnr"; "uniform", "quadratic" on continuous schedules. On a discrete schedule a grid lands on
     #: its nearest levels, repeats dropped.
@@ -90,7 +90,7 @@ class AncestralConfig:
 class DDIMConfig:
     """DDIM on an evenly spaced subsequence of levels (Song, Meng & Ermon 2021); η = 0 is deterministic."""
 
-    steps: int = attrs.field(default=50, validator=at_least(1))
+    steps: int = attrs.field(default=50, validator=bounded(1, MAX_STEPS, "sampler steps"))
     eta: float = attrs.field(default=0.0, validator=in_range(0.0, 1.0))
     #: Where the levels fall, as for the ancestral sampler.
     grid: str = attrs.field(default="levels", validator=one_of(*GRIDS))

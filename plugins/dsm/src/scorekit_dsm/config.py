@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import attrs
 
-from scorekit.validators import at_least, decreasing, one_of, positive
+from scorekit.validators import MAX_STEPS, bounded, decreasing, one_of, positive
 
 __all__ = ["TRAINING", "DSMLossConfig", "ExplicitSigmasConfig", "GeometricScheduleConfig", "NCSNLossConfig"]
 
@@ -22,7 +22,7 @@ class GeometricScheduleConfig:
 
     sigma_max: float = attrs.field(default=8.0, validator=positive())
     sigma_min: float = attrs.field(default=0.05, validator=positive())
-    num_levels: int = attrs.field(default=10, validator=at_least(2))
+    num_levels: int = attrs.field(default=10, validator=bounded(2, MAX_STEPS, "noise levels"))
     training: str = attrs.field(default="continuous", validator=one_of(*TRAINING))
 
     def __attrs_post_init__(self) -> None:

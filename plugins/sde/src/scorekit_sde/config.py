@@ -6,7 +6,7 @@ import attrs
 
 from scorekit.config import Component, nested_component
 from scorekit.grids import GRIDS
-from scorekit.validators import FieldError, at_least, in_range, one_of, positive
+from scorekit.validators import MAX_STEPS, FieldError, bounded, one_of, positive
 
 __all__ = [
     "SDE_METHODS",
@@ -40,7 +40,7 @@ class VEConfig:
     #: Smallest time used in training and sampling (the kernel is degenerate at 0).
     eps: float = attrs.field(default=1e-5, validator=positive())
     #: Levels a discrete sampler walks: ``num_levels`` times from T down to eps.
-    num_levels: int = attrs.field(default=1000, validator=at_least(2))
+    num_levels: int = attrs.field(default=1000, validator=bounded(2, MAX_STEPS, "noise levels"))
 
     def __attrs_post_init__(self) -> None:
         if self.sigma_min >= self.sigma_max:
@@ -56,7 +56,7 @@ class VPConfig:
     beta_max: float = attrs.field(default=20.0, validator=positive())
     T: float = attrs.field(default=1.0, validator=positive())
     eps: float = attrs.field(default=1e-3, validator=positive())
-    num_levels: int = attrs.field(default=1000, validator=at_least(2))
+    num_levels: int = attrs.field(default=1000, validator=bounded(2, MAX_STEPS, "noise levels"))
 
     def __attrs_post_init__(self) -> None:
         if self.beta_max < self.beta_min:
@@ -77,7 +77,7 @@ class OUConfig:
     sigma: float = attrs.field(default=1.0, validator=positive())
     T: float = attrs.field(default=5.0, validator=positive())
     eps: float = attrs.field(default=1e-3, validator=positive())
-    num_levels: int = attrs.field(default=1000, validator=[at_least(2), in_range(2, 10**6)])
+    num_levels: int = attrs.field(default=1000, validator=bounded(2, MAX_STEPS, "noise levels"))
 
     def __attrs_post_init__(self) -> None:
         _time(self)
@@ -101,7 +101,7 @@ class ReverseSDEConfig:
     """Predictor–corrector sampling of the reverse-time SDE (Song et al. 2021, Algorithms 2–3)."""
 
     #: Predictor steps from T down to eps.
-    steps: int = attrs.field(default=1000, validator=at_least(1))
+    steps: int = attrs.field(default=1000, validator=bounded(1, MAX_STEPS, "sampler steps"))
     #: Where the steps fall: "sde" (evenly spaced in t; geometric in σ for σ schedules), or a grid of
     #: :mod:`scorekit.grids` ("uniform", "karras", "logsnr", "quadratic", "levels").
     grid: str = attrs.field(default="sde", validator=one_of("sde", *GRIDS))
@@ -109,7 +109,7 @@ class ReverseSDEConfig:
     #: ("euler_maruyama", "heun", or a plugin's); a bare name or a table with its options.
     predictor: Component = nested_component("predictor", "euler_maruyama")
     #: Corrector steps at each time (0: predictor only).
-    corrector_steps: int = attrs.field(default=0, validator=at_least(0))
+    corrector_steps: int = attrs.field(default=0, validator=bounded(0, MAX_STEPS, "sampler steps"))
     #: The corrector, a registered component ("langevin" with its ``snr``, or a plugin's).
     corrector: Component = nested_component("corrector", "langevin", snr=0.16)
     #: Return Tweedie's E[x₀ ∣ x_eps] = (x + s²∇log p)/a after the last step, not the noisy x_eps.

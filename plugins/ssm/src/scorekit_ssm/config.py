@@ -5,7 +5,7 @@ from __future__ import annotations
 import attrs
 
 from scorekit.config import Component, nested_component
-from scorekit.validators import at_least
+from scorekit.validators import MAX_PROBES, bounded
 
 __all__ = ["SSMConfig"]
 
@@ -17,5 +17,5 @@ class SSMConfig:
     The directions are the probes of the configured TraceEstimator (Rademacher by default).
     """
 
-    projections: int = attrs.field(default=1, validator=at_least(1))
+    projections: int = attrs.field(default=1, validator=bounded(1, MAX_PROBES, "probes per sample"))
     estimator: Component = nested_component("trace_estimator", "hutchinson", distribution="rademacher")
