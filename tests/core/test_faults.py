@@ -135,7 +135,7 @@ def test_a_nan_gradient_under_a_finite_loss_is_caught_before_adam_writes_it(tmp_
 
 
 def test_all_finite_checks_every_tensor_of_every_dtype() -> None:
-    from scorekit.engine.trainer import _all_finite
+    from scorekit.engine.state import all_finite as _all_finite
 
     clean = [torch.ones(3), torch.zeros(2, 2, dtype=torch.float64), torch.ones(4, dtype=torch.bfloat16)]
     assert _all_finite(clean)

@@ -39,12 +39,12 @@ class FakeEntryPoint:
         self._module = module
 
     def load(self) -> Any:
-        if isinstance(self._module, Exception):
+        if isinstance(self._module, BaseException):  # SystemExit, KeyboardInterrupt too
             raise self._module
         return self._module
 
 
-def plugin_module(name: str, *components: tuple[str, str], raises: Exception | None = None) -> types.ModuleType:
+def plugin_module(name: str, *components: tuple[str, str], raises: BaseException | None = None) -> types.ModuleType:
     module = types.ModuleType(name)
 
     @hookimpl

@@ -6,6 +6,10 @@ breaking implementations (pluggy lets an implementation accept a subset of a spe
 
 A plugin's entry module must stay light: it is imported when ``scorekit --help`` runs. Register
 factories as ``"module:attribute"`` strings so torch is imported only when a component is built.
+
+Whatever an entry module or a hook raises, ``SystemExit`` included, is that plugin's failure
+(``Registry.failures``); only ``KeyboardInterrupt`` stops discovery (Ctrl-C). What they print to stdout
+goes to stderr.
 """
 
 from __future__ import annotations
@@ -52,9 +56,15 @@ def scorekit_register_presets(register: RegisterPreset) -> None:
     """Register named run configurations usable as ``scorekit train NAME``.
 
     Call ``register(name, toml_text, summary=...)`` with a complete run configuration in TOML.
+    A name already registered keeps the first registration (the core's are collected first, so a
+    plugin cannot replace ``ncsn``); the refused one is reported by ``scorekit plugins``.
     """
 
 
 @hookspec
 def scorekit_register_commands(cli: click.Group) -> None:
-    """Add subcommands to the ``scorekit`` command group (``cli.add_command(...)``)."""
+    """Add subcommands to the ``scorekit`` command group (``cli.add_command(...)``).
+
+    A command whose name is taken (the core's ``train``, or another plugin's) is not replaced: the
+    existing one is kept and a warning names the plugin. A hook that raises adds none of its commands.
+    """

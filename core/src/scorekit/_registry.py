@@ -8,13 +8,29 @@ style, control discovery:
     load no third-party plugin; only the core's own built-ins.
 ``SCOREKIT_BLOCK_PLUGINS=dsm,foo``
     skip the named plugins (entry-point names).
+
+Whatever a plugin raises while it is imported or its hooks run is that plugin's failure, recorded in
+:attr:`Registry.failures`: ``SystemExit``, ``GeneratorExit`` and any other ``BaseException``
+included, so that a plugin calling ``sys.exit()`` cannot end the command. The one exception is
+``KeyboardInterrupt``: one raised by a plugin's code and a real Ctrl-C are indistinguishable, and a
+user who presses Ctrl-C during discovery wants the program to stop, so it propagates (the CLI exits
+130 with one line, ``error: interrupted``).
+
+What plugins print to stdout while they are imported and registered goes to stderr, so that
+machine-readable output (``scorekit config > run.toml``, ``scorekit plugins --json``) stays valid.
+
+The core's plugin is collected first, whatever the discovery order: a plugin's preset named like a
+core preset (``ncsn``) is refused and recorded as a failure; the core's is kept.
 """
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import importlib.metadata
+import io
 import os
+import sys
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -35,6 +51,7 @@ __all__ = [
     "Registry",
     "get_plugin_manager",
     "load_registry",
+    "plugin_output_to_stderr",
 ]
 
 #: The registry kinds, from the one table of kinds (:data:`scorekit.kinds.KINDS`).
@@ -44,6 +61,8 @@ ENTRY_POINT_GROUP = "scorekit"
 DISABLE_AUTOLOAD_ENV = "SCOREKIT_DISABLE_PLUGIN_AUTOLOAD"
 BLOCK_PLUGINS_ENV = "SCOREKIT_BLOCK_PLUGINS"
 CORE_PLUGIN = "core"
+#: The module the core's own entry point names: it wins over any other entry point named ``core``.
+CORE_MODULE = "scorekit.builtins"
 
 
 class RegisterComponent(Protocol):
@@ -202,6 +221,25 @@ def _format_traceback(exc: BaseException) -> str:
     return "".join(traceback.format_exception(exc))
 
 
+def _describe(exc: BaseException) -> str:
+    """``Type: message``, or the type alone for an exception without a message (``SystemExit()``)."""
+    message = str(exc)
+    return f"{type(exc).__name__}: {message}" if message else type(exc).__name__
+
+
+@contextlib.contextmanager
+def plugin_output_to_stderr() -> Iterator[None]:
+    """Send what plugin code prints to stdout to stderr while it runs (imports and hooks).
+
+    Only Python-level writes through ``sys.stdout`` are redirected (``print``, ``click.echo``); a
+    write to file descriptor 1 from C code, or to ``sys.__stdout__``, still reaches stdout: that is
+    accepted. A plugin that keeps a reference to ``sys.stdout`` from import time keeps stderr.
+    """
+    target = sys.stderr if sys.stderr is not None else io.StringIO()
+    with contextlib.redirect_stdout(target):
+        yield
+
+
 def get_plugin_manager() -> pluggy.PluginManager:
     """A fresh plugin manager with scorekit's hook specifications and nothing registered."""
     pm = pluggy.PluginManager(_hookspecs.PROJECT_NAME)
@@ -221,11 +259,15 @@ def _blocked_plugins() -> set[str]:
     return {name.strip() for name in os.environ.get(BLOCK_PLUGINS_ENV, "").split(",") if name.strip()}
 
 
-def _discover(entry_points: Iterable[EntryPointLike] | None) -> Iterator[EntryPointLike]:
-    if entry_points is not None:
-        yield from entry_points
-        return
-    yield from importlib.metadata.entry_points(group=ENTRY_POINT_GROUP)
+def _discover(entry_points: Iterable[EntryPointLike] | None) -> list[EntryPointLike]:
+    """The entry points in discovery order, except that the core's comes first.
+
+    The core's plugin is then loaded and collected before any other, so its presets are kept when a
+    plugin registers one of the same name, and an entry point of another distribution that is also
+    named ``core`` is reported as a duplicate instead of displacing it.
+    """
+    found = list(importlib.metadata.entry_points(group=ENTRY_POINT_GROUP) if entry_points is None else entry_points)
+    return sorted(found, key=lambda ep: (ep.name != CORE_PLUGIN, getattr(ep, "value", "") != CORE_MODULE))
 
 
 def load_registry(entry_points: Iterable[EntryPointLike] | None = None) -> Registry:
@@ -234,7 +276,16 @@ def load_registry(entry_points: Iterable[EntryPointLike] | None = None) -> Regis
     ``entry_points`` replaces discovery through installed distributions (tests drive the registry
     with a fake distribution set this way). The core's built-ins are an ordinary plugin named
     ``core``; they load even when autoload is disabled.
+
+    A plugin that raises anything while it is imported or registered, ``SystemExit`` included, is
+    recorded in :attr:`Registry.failures` and left out; ``KeyboardInterrupt`` propagates (see the
+    module's docstring). What plugins print meanwhile goes to stderr.
     """
+    with plugin_output_to_stderr():
+        return _load_registry(entry_points)
+
+
+def _load_registry(entry_points: Iterable[EntryPointLike] | None) -> Registry:
     registry = Registry(plugin_manager=get_plugin_manager())
     pm = registry.plugin_manager
     assert pm is not None
@@ -259,17 +310,19 @@ def load_registry(entry_points: Iterable[EntryPointLike] | None = None) -> Regis
         seen[ep.name] = distribution
         try:
             module = ep.load()
-        except Exception as exc:  # a broken plugin must not take the others down
+        except KeyboardInterrupt:
+            raise  # Ctrl-C (or a plugin that raises it: indistinguishable) stops discovery
+        except BaseException as exc:  # a broken plugin must not take the others down; sys.exit() included
             registry.failures.append(
-                PluginFailure(
-                    ep.name, distribution, f"import failed: {type(exc).__name__}: {exc}", _format_traceback(exc)
-                )
+                PluginFailure(ep.name, distribution, f"import failed: {_describe(exc)}", _format_traceback(exc))
             )
             continue
         info = PluginInfo(ep.name, distribution, version)
         try:
             pm.register(module, name=ep.name)
-        except Exception as exc:
+        except KeyboardInterrupt:
+            raise
+        except BaseException as exc:  # reading the module's attributes runs its code (__getattr__)
             registry.failures.append(PluginFailure(ep.name, distribution, f"invalid hooks: {exc}"))
             continue
         unknown = sorted(caller.name for caller in pm.get_hookcallers(module) or [] if caller.spec is None)
@@ -315,12 +368,14 @@ def _collect(registry: Registry, pm: pluggy.PluginManager, info: PluginInfo, mod
                 continue
             try:
                 impl.function(**{arg: kwargs[arg] for arg in impl.argnames})
-            except Exception as exc:
+            except KeyboardInterrupt:
+                raise
+            except BaseException as exc:  # SystemExit and GeneratorExit too: this plugin's failure
                 registry.failures.append(
                     PluginFailure(
                         info.name,
                         info.distribution,
-                        f"hook {hook_name} raised {type(exc).__name__}: {exc}",
+                        f"hook {hook_name} raised {_describe(exc)}",
                         _format_traceback(exc),
                     )
                 )

@@ -8,6 +8,7 @@ from typing import ClassVar
 
 __all__ = [
     "CheckpointError",
+    "ComponentError",
     "ConfigError",
     "DataError",
     "OutOfRangeError",
@@ -39,18 +40,21 @@ class DataError(UserError):
 
 class RunDirectoryError(UserError):
     """A run directory that cannot be used as asked: ``reason`` is "exists" (it holds a run already),
-    "nothing_to_resume" or "not_a_directory"; ``run_dir`` the path. Front ends phrase it for their
-    own switches (the CLI: ``--resume``, ``--run-dir``)."""
+    "nothing_to_resume", "not_a_directory" or "locked" (another process is training in it; ``holder``
+    its PID); ``run_dir`` the path. Front ends phrase it for their own switches (the CLI: ``--resume``,
+    ``--run-dir``)."""
 
     MESSAGES: ClassVar[dict[str, str]] = {
         "exists": "{run_dir} already holds checkpoints; resume it (train(resume=True)) or choose another run directory",
         "nothing_to_resume": "{run_dir} holds no checkpoint to resume from",
         "not_a_directory": "{run_dir} exists and is not a directory",
+        "locked": "another process (PID {holder}) is training in {run_dir}; wait for it to finish or choose "
+        "another run directory",
     }
 
-    def __init__(self, run_dir: object, reason: str) -> None:
-        self.run_dir, self.reason = run_dir, reason
-        super().__init__(self.MESSAGES[reason].format(run_dir=run_dir))
+    def __init__(self, run_dir: object, reason: str, *, holder: str = "") -> None:
+        self.run_dir, self.reason, self.holder = run_dir, reason, holder
+        super().__init__(self.MESSAGES[reason].format(run_dir=run_dir, holder=holder))
 
 
 class OutOfRangeError(UserError):
@@ -63,6 +67,11 @@ class OutOfRangeError(UserError):
 
 class PluginError(ScorekitError):
     """A plugin failed to load or registered something inconsistent."""
+
+
+class ComponentError(PluginError):
+    """A component (a model, loss, sampler or likelihood, often a plugin's) broke its interface's contract at
+    run time: it raised, or returned something of the wrong type, shape or dtype. The message names it."""
 
 
 class CheckpointError(ScorekitError):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
+import unicodedata
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
@@ -91,11 +92,58 @@ def _load_run(run_dir: Path, overrides: tuple[str, ...] = ()) -> Any:
 
 
 def _output_path(output: Path, suffixes: tuple[str, ...]) -> Path:
+    """``output`` checked before any work: its suffix (any case), an existing directory, and that it is not a
+    special file (a device, a FIFO: writing there is never what a user meant)."""
     if output.suffix.lower() not in suffixes:
         raise UserError(f"--output must end in {' or '.join(suffixes)}, got {output.name!r}")
     if output.parent and not output.parent.is_dir():
         raise UserError(f"--output: directory {output.parent} does not exist")
+    if output.is_dir():
+        raise UserError(f"--output {output} is a directory; give a file name ending in {' or '.join(suffixes)}")
+    if output.exists() and not output.is_file():
+        raise UserError(f"--output {output} is not a regular file (a device or a pipe); give a file name")
     return output
+
+
+#: Seeds torch accepts: 0 to 2⁶³ − 1.
+MAX_SEED = 2**63 - 1
+
+
+def _allow_nonfinite_option(function: Callable[..., Any]) -> Callable[..., Any]:
+    return click.option(
+        "--allow-nonfinite",
+        is_flag=True,
+        help="Write NaN or infinite results instead of refusing them (exit 1) — to inspect a diverged run.",
+    )(function)
+
+
+def _check_finite(values: Any, what: str, allowed: bool, why: str) -> None:
+    """Refuse NaN or infinite ``values`` (a tensor) in one line, exit 1, unless ``allowed``; nothing is written."""
+    import torch
+
+    bad = int((~torch.isfinite(values)).reshape(values.shape[0], -1).any(dim=1).sum()) if values.ndim else 0
+    if values.ndim == 0 and not bool(torch.isfinite(values)):
+        bad = 1
+    if bad and not allowed:
+        rows = values.shape[0] if values.ndim else 1
+        raise ScorekitError(
+            f"{bad} of {rows} {what} are NaN or infinite ({why}); nothing written. Pass --allow-nonfinite to "
+            "write them anyway"
+        )
+
+
+def save_array(output: Path, array: Any) -> None:
+    """``array`` as a .npy file at exactly ``output`` (numpy would append .npy to ``x.NPY``), written to a
+    temporary file and renamed, so a full disk leaves no half-written file (an OSError, exit 1)."""
+    import io
+
+    import numpy as np
+
+    from scorekit._io import atomic_write_bytes
+
+    buffer = io.BytesIO()
+    np.save(buffer, array, allow_pickle=False)
+    atomic_write_bytes(output, buffer.getvalue())
 
 
 @click.group(cls=_PresetsGroup, context_settings={"help_option_names": ["-h", "--help"]})
@@ -109,7 +157,12 @@ def cli() -> None:
 
 
 class _Interrupted(ScorekitError):
-    """Ctrl-C: exit 130 with a message that says what was kept and how to continue."""
+    """Ctrl-C or SIGTERM: exit 130 (143 for SIGTERM, 128 + its number) with a message that says what was
+    kept and how to continue."""
+
+    def __init__(self, message: str, code: int = 130) -> None:
+        super().__init__(message)
+        self.code = code
 
 
 def _is_image(event_shape: tuple[int, ...]) -> bool:
@@ -139,5 +192,14 @@ def _one_line_warning(
 
 
 def _fail(message: str, code: int) -> NoReturn:
-    click.echo(f"error: {message}", err=True)
+    click.echo(f"error: {printable(message)}", err=True)
     sys.exit(code)
+
+
+def printable(text: str) -> str:
+    """``text`` with control and invisible format characters escaped (a newline in a file name cannot start a
+    second, spoofed line; a zero-width space in a key shows as ``\\u200b``); other Unicode stays as it is."""
+    return "".join(
+        char if unicodedata.category(char) not in ("Cc", "Cf", "Zl", "Zp") else char.encode("unicode_escape").decode()
+        for char in text
+    )

@@ -3,19 +3,23 @@
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 from typing import Any
 
 import click
 
-from scorekit.cli._common import _load_run, _set_option, cli
+from scorekit._io import atomic_write_text
+from scorekit.cli._common import _allow_nonfinite_option, _load_run, _set_option, cli
+from scorekit.errors import ScorekitError
 
 
 @cli.command(name="eval")
 @click.argument("run_dir", type=click.Path(path_type=Path))
-@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output (strict JSON: a NaN is null).")
+@_allow_nonfinite_option
 @_set_option("--set eval.num_samples=2000", run=True)
-def eval_command(run_dir: Path, as_json: bool, overrides: tuple[str, ...]) -> None:
+def eval_command(run_dir: Path, as_json: bool, allow_nonfinite: bool, overrides: tuple[str, ...]) -> None:
     """Evaluate a run's latest checkpoint, each metric beside its value on true data: MMD to held-out
     data; where the data set's density is known, mode weights and the relative Fisher divergence per
     noise level (beside a fitted Gaussian's); with a [likelihood], the held-out log-likelihood. Also
@@ -24,12 +28,41 @@ def eval_command(run_dir: Path, as_json: bool, overrides: tuple[str, ...]) -> No
 
     run = _load_run(run_dir, overrides)
     result = evaluate(run)
-    (run_dir / "eval.json").write_text(json.dumps(result, indent=2), encoding="utf-8")
+    bad = _non_finite_metrics(result)
+    if bad and not allow_nonfinite:
+        raise ScorekitError(
+            f"the metrics {', '.join(bad)} are NaN or infinite (the model or sampler diverged); nothing written. "
+            "Pass --allow-nonfinite to write them anyway (as null)"
+        )
+    text = json.dumps(_strict(result), indent=2, allow_nan=False)
+    atomic_write_text(run_dir / "eval.json", text)
     if as_json:
-        click.echo(json.dumps(result, indent=2))
+        click.echo(text)
         return
     for line in _eval_lines(run_dir, result):
         click.echo(line)
+
+
+def _non_finite_metrics(result: Any, path: str = "") -> list[str]:
+    """The dotted paths of NaN or infinite numbers in ``result``."""
+    if isinstance(result, float):
+        return [] if math.isfinite(result) else [path]
+    if isinstance(result, dict):
+        return [p for key, value in result.items() for p in _non_finite_metrics(value, f"{path}.{key}".lstrip("."))]
+    if isinstance(result, list):
+        return [p for index, value in enumerate(result) for p in _non_finite_metrics(value, f"{path}[{index}]")]
+    return []
+
+
+def _strict(result: Any) -> Any:
+    """``result`` with NaN and infinities as None, so that its JSON is strict (RFC 8259 has no NaN)."""
+    if isinstance(result, float):
+        return result if math.isfinite(result) else None
+    if isinstance(result, dict):
+        return {key: _strict(value) for key, value in result.items()}
+    if isinstance(result, list):
+        return [_strict(value) for value in result]
+    return result
 
 
 def _eval_lines(run_dir: Path, result: dict[str, Any]) -> list[str]:

@@ -6,13 +6,27 @@ from pathlib import Path
 
 import click
 
-from scorekit.cli._common import _describe, _is_image, _load_run, _output_path, _set_option, cli
+from scorekit.cli._common import (
+    MAX_SEED,
+    _allow_nonfinite_option,
+    _check_finite,
+    _describe,
+    _is_image,
+    _load_run,
+    _output_path,
+    _set_option,
+    cli,
+    save_array,
+)
 from scorekit.errors import OutOfRangeError, UserError
+
+#: The most samples one `scorekit sample` call draws (memory: 10⁷ × d floats).
+MAX_SAMPLES = 10_000_000
 
 
 @cli.command()
 @click.argument("run_dir", type=click.Path(path_type=Path))
-@click.option("--num", "-n", type=click.IntRange(min=1), required=True, help="Number of samples.")
+@click.option("--num", "-n", type=click.IntRange(min=1, max=MAX_SAMPLES), required=True, help="Number of samples.")
 @click.option(
     "--output",
     "-o",
@@ -21,7 +35,12 @@ from scorekit.errors import OutOfRangeError, UserError
     help=".npy array (N, *event): (N, d) points or (N, C, H, W) images; or .png picture: a scatter plot, "
     "or an image grid for image runs.",
 )
-@click.option("--seed", type=int, default=None, help="Sampling seed (default: sample.seed of the run's config).")
+@click.option(
+    "--seed",
+    type=click.IntRange(0, MAX_SEED),
+    default=None,
+    help="Sampling seed (default: sample.seed of the run's config).",
+)
 @click.option(
     "--label",
     type=int,
@@ -29,18 +48,26 @@ from scorekit.errors import OutOfRangeError, UserError
     help="Class of every sample, for a class-conditional run (model.classes > 0); left out, each sample's class "
     "is drawn from the training data's class frequencies.",
 )
+@_allow_nonfinite_option
 @_set_option("--set sampler.steps_per_level=50, or --set sampler.kind=ddim on a DDPM run", run=True)
 def sample(
-    run_dir: Path, num: int, output: Path, seed: int | None, label: int | None, overrides: tuple[str, ...]
+    run_dir: Path,
+    num: int,
+    output: Path,
+    seed: int | None,
+    label: int | None,
+    allow_nonfinite: bool,
+    overrides: tuple[str, ...],
 ) -> None:
     """Draw samples from a trained run, in data space."""
     output = _output_path(output, (".npy", ".png"))
     run = _load_run(run_dir, overrides)
     samples = run.sample(num, seed=seed, label=label)
+    _check_finite(samples, "samples", allow_nonfinite, "the sampler diverged on them")
     if output.suffix.lower() == ".npy":
         import numpy as np
 
-        np.save(output, samples.numpy().astype(np.float32), allow_pickle=False)
+        save_array(output, samples.numpy().astype(np.float32))
     else:
         from scorekit.plotting import plot_image_grid, plot_samples
 
@@ -73,7 +100,8 @@ def sample(
     'its levels only (schedule.training = "levels") was never fit between them, and `score` then names '
     "the nearest level.",
 )
-def score(run_dir: Path, input_path: Path, output: Path, sigma: float | None) -> None:
+@_allow_nonfinite_option
+def score(run_dir: Path, input_path: Path, output: Path, sigma: float | None, allow_nonfinite: bool) -> None:
     """Write the trained score ∇ₓ log p_σ(x) at the given points, in data space."""
     import numpy as np
     import torch
@@ -90,7 +118,8 @@ def score(run_dir: Path, input_path: Path, output: Path, sigma: float | None) ->
         raise UserError(
             f"--sigma must lie in the trained range [{exc.low:.6g}, {exc.high:.6g}], got {exc.value}"
         ) from None
-    np.save(output, (scores[0] if one_point else scores).numpy().astype(np.float32), allow_pickle=False)
+    _check_finite(scores, "scores", allow_nonfinite, "the model's weights or the σ make the network overflow")
+    save_array(output, (scores[0] if one_point else scores).numpy().astype(np.float32))
     note = run.off_level_note(used)
     if note is not None:
         click.echo(f"note: {note}", err=True)
@@ -109,9 +138,18 @@ def score(run_dir: Path, input_path: Path, output: Path, sigma: float | None) ->
     help="Points (N, d) or images (N, C, H, W), .npy.",
 )
 @click.option("--output", "-o", type=click.Path(path_type=Path), required=True, help="Log-densities (N,), .npy.")
-@click.option("--seed", type=int, default=0, show_default=True, help="Seed of a randomized trace estimator.")
+@click.option(
+    "--seed",
+    type=click.IntRange(0, MAX_SEED),
+    default=0,
+    show_default=True,
+    help="Seed of a randomized trace estimator.",
+)
+@_allow_nonfinite_option
 @_set_option("--set likelihood.kind=probability_flow", run=True)
-def logprob(run_dir: Path, input_path: Path, output: Path, seed: int, overrides: tuple[str, ...]) -> None:
+def logprob(
+    run_dir: Path, input_path: Path, output: Path, seed: int, allow_nonfinite: bool, overrides: tuple[str, ...]
+) -> None:
     """Write the trained model's log-density log p(x) at the given points, in data space (nats).
 
     Needs a run with a [likelihood] section: a CNF's, or "probability_flow" for score and diffusion
@@ -121,7 +159,6 @@ def logprob(run_dir: Path, input_path: Path, output: Path, seed: int, overrides:
     density in the data's own coordinates (no dequantization)."""
     import math
 
-    import numpy as np
     import torch
 
     from scorekit.data.arrays import load_array
@@ -131,7 +168,8 @@ def logprob(run_dir: Path, input_path: Path, output: Path, seed: int, overrides:
     # Points (N, d) or images (N, C, H, W) as `scorekit sample` writes them; the run checks the event shape.
     x = torch.from_numpy(load_array(input_path, ndims=(2, 3, 4)))
     log_p = run.log_prob(x, seed=seed)
-    np.save(output, log_p.numpy(), allow_pickle=False)
+    _check_finite(log_p, "log-densities", allow_nonfinite, "the ODE solve diverged on them")
+    save_array(output, log_p.numpy())
     mean = float(log_p.mean())
     line = f"wrote log-densities of {x.shape[0]} points to {output} (mean {mean:.4f} nats"
     if x.ndim > 2:

@@ -14,7 +14,7 @@ import click
 from scorekit.errors import RunDirectoryError, UserError
 
 if TYPE_CHECKING:
-    from scorekit.config import RunConfig
+    pass
 
 
 from scorekit.cli._common import (
@@ -34,7 +34,12 @@ from scorekit.cli._common import (
 
 @cli.command(cls=_PresetsCommand)
 @click.argument("source", required=False, metavar="[PRESET|FILE.toml]")
-@click.option("--run-dir", type=click.Path(path_type=Path), help="Where to write the run (default: runs/NAME-TIME).")
+@click.option(
+    "--run-dir",
+    type=click.Path(),
+    callback=lambda ctx, param, value: _run_dir(value),
+    help="Where to write the run (default: runs/NAME-TIME).",
+)
 @_set_option("--set train.steps=2000 --set model.hidden=256")
 @click.option("--resume", is_flag=True, help="Continue the run in --run-dir from its latest checkpoint.")
 @click.option(
@@ -55,7 +60,6 @@ def train(
     samples.png. For several machines, start `torchrun ... -m scorekit train ...` on each
     (docs/user-guide.md).
     """
-    from scorekit.config import read_toml_file
 
     if resume and run_dir is None:
         raise UserError("--resume needs --run-dir pointing at the run to continue")
@@ -72,13 +76,6 @@ def train(
     resolved, label = _resolve(source, overrides)
     if run_dir is None:
         run_dir = _default_run_dir(label)
-    if resume:
-        from scorekit.config import load_config
-        from scorekit.engine.run import CONFIG_FILE
-
-        saved_path = run_dir / CONFIG_FILE
-        if saved_path.is_file():
-            _check_resumable(load_config(read_toml_file(saved_path), _registry()), resolved)
     from scorekit.engine.run import SAMPLES_PICTURE, Run
     from scorekit.engine.trainer import TrainingInterrupted
     from scorekit.plotting import plot_image_grid, plot_samples
@@ -88,7 +85,8 @@ def train(
     try:
         result = run.train(resume=resume)
     except (KeyboardInterrupt, TrainingInterrupted) as exc:
-        raise _Interrupted(_resume_hint(exc, run_dir)) from None
+        sigterm = isinstance(exc, TrainingInterrupted) and exc.signal == "SIGTERM"
+        raise _Interrupted(_resume_hint(exc, run_dir), code=143 if sigterm else 130) from None
     except RunDirectoryError as exc:  # the engine's reason, in this command's switches
         raise UserError(
             {
@@ -96,6 +94,8 @@ def train(
                 "--run-dir",
                 "nothing_to_resume": f"--resume: {run_dir} holds no checkpoint to resume from",
                 "not_a_directory": f"--run-dir {run_dir} exists and is not a directory",
+                "locked": f"another scorekit process (PID {exc.holder}) is training in {run_dir}; wait for it to "
+                "finish or choose another --run-dir",
             }[exc.reason]
         ) from None
     if not result.is_main:
@@ -124,6 +124,15 @@ def train(
         click.echo(f"density: {run_dir / DENSITY_PICTURE}")
 
 
+def _run_dir(value: str | None) -> Path | None:
+    """``--run-dir`` as a path; an empty one would train into the current directory, so it is refused."""
+    if value is None:
+        return None
+    if not value.strip():
+        raise click.BadParameter("must name a directory for the run, got an empty path", param_hint="'--run-dir'")
+    return Path(value)
+
+
 def _resume_hint(exc: BaseException, run_dir: Path) -> str:
     """What an interrupted training kept, and the command that continues it."""
     from scorekit.engine.checkpoint import latest_checkpoint
@@ -131,7 +140,8 @@ def _resume_hint(exc: BaseException, run_dir: Path) -> str:
     from scorekit.engine.trainer import TrainingInterrupted
 
     if isinstance(exc, TrainingInterrupted) and exc.checkpoint is not None:
-        kept = f"training interrupted at step {exc.step}, checkpoint saved"
+        how = "interrupted" if exc.signal == "SIGINT" else f"stopped by {exc.signal}"
+        kept = f"training {how} at step {exc.step}, checkpoint saved"
     else:
         latest = latest_checkpoint(run_dir / CHECKPOINTS)
         if latest is None:
@@ -197,21 +207,3 @@ def _launch_torchrun(
     code = subprocess.call(command)
     if code:
         _fail(f"torchrun exited with status {code}", 1)
-
-
-def _check_resumable(saved: RunConfig, requested: RunConfig) -> None:
-    """A resumed run may only extend ``train.steps``; anything else would silently change the run."""
-    import attrs
-
-    from scorekit.config import dump_config
-
-    a = dump_config(attrs.evolve(saved, train=attrs.evolve(saved.train, steps=1)))
-    b = dump_config(attrs.evolve(requested, train=attrs.evolve(requested.train, steps=1)))
-    changed = sorted(
-        f"{section}.{key}"
-        for section in set(a) | set(b)
-        for key in set(a.get(section, {})) | set(b.get(section, {}))
-        if a.get(section, {}).get(key) != b.get(section, {}).get(key)
-    )
-    if changed:
-        raise UserError(f"--resume: the config differs from the run's saved config in {', '.join(changed)}")

@@ -18,13 +18,15 @@ import torch
 from safetensors.torch import load as safetensors_load
 from safetensors.torch import save as safetensors_save
 
-from scorekit._io import atomic_write_bytes, remove_stale_temporaries
+from scorekit._io import atomic_write_bytes, memory_budget, read_regular_bytes, remove_stale_temporaries
 from scorekit.errors import CheckpointError
 
 __all__ = ["Checkpoint", "latest_checkpoint", "list_checkpoints", "read_checkpoint", "write_checkpoint"]
 
 FORMAT = "scorekit-checkpoint"
 FORMAT_VERSION = 1
+#: Steps beyond this are not a run's (10¹⁵ steps at 10⁶ steps/s would take 30 years).
+MAX_STEP = 10**15
 _NAME = re.compile(r"^step-(\d{8,})\.safetensors$")
 
 
@@ -71,7 +73,8 @@ def latest_checkpoint(directory: Path) -> Path | None:
 def read_checkpoint(path: Path) -> Checkpoint:
     """Load and validate a checkpoint; any malformed file gives a CheckpointError naming it."""
     try:
-        data = path.read_bytes()
+        # A regular file only (a FIFO would hang, /dev/zero never ends), of a size that fits in memory.
+        data = read_regular_bytes(path, what="checkpoint", error=CheckpointError, max_bytes=memory_budget()[0])
     except OSError as exc:
         raise CheckpointError(f"{path}: cannot read checkpoint: {exc.strerror or exc}") from None
     if not data:
@@ -92,6 +95,8 @@ def read_checkpoint(path: Path) -> Checkpoint:
         raise CheckpointError(f"{path}: malformed checkpoint header ({exc})") from None
     if not isinstance(meta, dict):
         raise CheckpointError(f"{path}: malformed checkpoint header (metadata is not a table)")
+    if not 0 <= step <= MAX_STEP:
+        raise CheckpointError(f"{path}: checkpoint step {step} is out of range [0, {MAX_STEP}]")
     return Checkpoint(step, tensors, meta)
 
 

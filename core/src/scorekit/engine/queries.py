@@ -14,6 +14,7 @@ import torch
 from scorekit.condition import Conditioned
 from scorekit.config import RunConfig
 from scorekit.data.standardize import Standardizer
+from scorekit.engine.contracts import blame, check_returned
 from scorekit.engine.inputs import as_points, condition_of
 from scorekit.engine.progress import Progress
 from scorekit.engine.sampling import CountedModel
@@ -127,9 +128,12 @@ class PointQueries:
                 if conditioned is not None and condition is not None:
                     start = index * chunk_size
                     conditioned.condition = condition.rows(slice(start, start + chunk.shape[0])).to(self.device)
-                log_p = self.likelihood.log_prob(
-                    counted, chunk.to(self.device), schedule=self.schedule, generator=generator
-                )
+                who = f"the likelihood {type(self.likelihood).__name__}"
+                with blame(who):
+                    log_p = self.likelihood.log_prob(
+                        counted, chunk.to(self.device), schedule=self.schedule, generator=generator
+                    )
+                check_returned(log_p, who, "log-densities", (chunk.shape[0],))
                 pieces.append(log_p.detach().cpu().double() + log_det)
         log_p = torch.cat(pieces)
         return log_p[0] if one else log_p

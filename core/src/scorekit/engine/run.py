@@ -6,9 +6,10 @@ checkpoint loading are handled once for every plugin.
 
 from __future__ import annotations
 
+import contextlib
+import math
 import sys
 import time
-import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,24 +17,28 @@ from typing import Any
 
 import torch
 
+from scorekit._io import remove_stale_temporaries
 from scorekit._registry import Registry
+from scorekit.condition import Condition
 from scorekit.config import RunConfig, dump_config, write_toml_file
 from scorekit.data.sources import DataBundle, DataSource, prepare
 from scorekit.data.standardize import Standardizer
 from scorekit.engine.checkpoint import Checkpoint, latest_checkpoint, read_checkpoint
+from scorekit.engine.checkpoint_check import check_event_shape, check_tensors, model_specs
+from scorekit.engine.contracts import check_model
 from scorekit.engine.device import resolve_device
-from scorekit.engine.distributed import init_world
+from scorekit.engine.distributed import World, init_world
 from scorekit.engine.ema import EMA
 from scorekit.engine.inputs import as_points, condition_of
+from scorekit.engine.lock import run_lock
 from scorekit.engine.metrics import MetricsWriter
-from scorekit.engine.prior import PriorMismatchWarning, prior_mismatch
 from scorekit.engine.queries import PointQueries
+from scorekit.engine.run_checks import RunChecks
 from scorekit.engine.sampling import Evaluation, SamplingStats, sample_in_chunks
 from scorekit.engine.threads import apply_threads
 from scorekit.engine.trainer import Trainer
 from scorekit.errors import CheckpointError, ConfigError, RunDirectoryError, UserError
 from scorekit.interfaces import Likelihood, Loss, NoiseSchedule, Sampler, ScoreModel, Start
-from scorekit.parametrization import view_for
 
 __all__ = ["CONFIG_FILE", "Run", "TrainResult", "load"]
 
@@ -64,7 +69,7 @@ class TrainResult:
         return self.step - self.start_step
 
 
-class Run(PointQueries):
+class Run(PointQueries, RunChecks):
     """Components built from a RunConfig, placed on one device, bound to a run directory.
 
     Building a Run sets torch's CPU threads by ``train.threads`` (scorekit.engine.threads): the count
@@ -133,7 +138,15 @@ class Run(PointQueries):
         torch.manual_seed(self.config.train.seed)
         model: ScoreModel = self.config.model.build()
         model.bind(event_shape)
-        return model.to(self.device)
+        model = model.to(self.device)
+        # A forward pass on two points now: a model that returns the wrong shape is one line naming it.
+        t = float(self.schedule.levels()[-1]) if self.schedule is not None else 0.0
+        if model.num_classes:
+            labels = Condition(torch.zeros(2, dtype=torch.long, device=self.device))
+            check_model(model, event_shape, t, self.device, lambda x, s: model(x, s, condition=labels))
+        else:
+            check_model(model, event_shape, t, self.device, model)
+        return model
 
     # -- training -------------------------------------------------------------------------
     def train(self, *, resume: bool = False) -> TrainResult:
@@ -150,16 +163,30 @@ class Run(PointQueries):
             self.device = torch.device("cuda", world.local_rank)
         if self.run_dir.exists() and not self.run_dir.is_dir():
             raise RunDirectoryError(self.run_dir, "not_a_directory")
+        data = self.data
+        model = self.new_model(data.event_shape)
+        self.check_predictions(model)  # before anything is written
+        self.check_labels(model, data)
+        # One writer per run directory (rank 0 writes for all ranks); held until training ends.
+        with run_lock(self.run_dir) if world.is_main else contextlib.nullcontext():
+            return self._train_locked(world, data, model, resume)
+
+    def _train_locked(self, world: World, data: DataBundle, model: ScoreModel, resume: bool) -> TrainResult:
+        """:meth:`train` once the run directory is this process's: checkpoints, config, the loop."""
         checkpoint_dir = self.run_dir / CHECKPOINTS
+        if world.is_main:  # temporaries of writers that died mid-write (none can be alive: we hold the lock)
+            remove_stale_temporaries(self.run_dir)
+            remove_stale_temporaries(checkpoint_dir)
         existing = latest_checkpoint(checkpoint_dir)
         if existing is not None and not resume:
             raise RunDirectoryError(self.run_dir, "exists")
         if resume and existing is None:
             raise RunDirectoryError(self.run_dir, "nothing_to_resume")
-        data = self.data
-        model = self.new_model(data.event_shape)
-        self.check_predictions(model)  # before anything is written
-        self.check_labels(model, data)
+        resumed = None
+        if existing is not None:
+            resumed = read_checkpoint(existing)
+            self.check_resumable(resumed)
+            check_event_shape(resumed.meta.get("event_shape"), f"{existing}", data.event_shape)
         metrics = MetricsWriter(self.run_dir / METRICS_FILE, enabled=world.is_main)
         if world.is_main:
             self.run_dir.mkdir(parents=True, exist_ok=True)
@@ -182,8 +209,8 @@ class Run(PointQueries):
             world=world,
             labels=data.train_labels if model.num_classes else None,
         )
-        if existing is not None:
-            trainer.load_state(read_checkpoint(existing))
+        if resumed is not None:
+            trainer.load_state(resumed)
         # A fresh start drops what a run that died before its first checkpoint had logged.
         metrics.truncate_after(trainer.step)
         if world.is_main:
@@ -204,30 +231,6 @@ class Run(PointQueries):
             checkpoint=trainer.last_saved[0] if trainer.last_saved else None,
             is_main=world.is_main,
         )
-
-    def check_predictions(self, model: ScoreModel) -> None:
-        """Raise ConfigError unless the model's prediction converts to what the loss, sampler and likelihood consume."""
-        view_for(model, self.loss, self.schedule)
-        for component in (self.sampler, self.likelihood):
-            if component is not None:
-                view_for(model, component, self.schedule)
-
-    def check_labels(self, model: ScoreModel, data: DataBundle) -> None:
-        """Raise ConfigError unless a class-conditional model has labelled data within its classes."""
-        if not model.num_classes:
-            return
-        if data.train_labels is None:
-            raise ConfigError(
-                f"the model is class-conditional ({model.num_classes} classes) but the data kind "
-                f"{self.config.data.name!r} has no labels (labelled: the Gaussian mixtures, by component; digits; "
-                "file with labels_path or labels_key); set model.classes = 0 for an unconditional model "
-                "@ $.model.classes"
-            )
-        if data.num_classes > model.num_classes:
-            raise ConfigError(
-                f"the data has labels 0 to {data.num_classes - 1} but the model has {model.num_classes} classes; "
-                f"set model.classes = {data.num_classes} @ $.model.classes"
-            )
 
     def _describe_training(self, trainer: Trainer) -> str:
         """The line that opens training: model, data, steps, batch, device and threads."""
@@ -255,12 +258,19 @@ class Run(PointQueries):
     def trained_model(self, *, use_ema: bool = True) -> tuple[ScoreModel, Standardizer]:
         """The latest checkpoint's model (EMA weights by default) in eval mode, and its standardizer."""
         checkpoint = self.checkpoint()
+        where = f"{self.run_dir}: the checkpoint at step {checkpoint.step}"
+        if "event_shape" not in checkpoint.meta or "standardizer" not in checkpoint.meta:
+            raise CheckpointError(f"{where} lacks data metadata (event_shape, standardizer)")
+        event_shape = check_event_shape(checkpoint.meta["event_shape"], where, self._data_event_shape())
         try:
-            event_shape = tuple(int(v) for v in checkpoint.meta["event_shape"])
             standardizer = Standardizer.from_dict(checkpoint.meta["standardizer"])
         except (KeyError, TypeError, ValueError) as exc:
-            raise CheckpointError(f"checkpoint of {self.run_dir} lacks data metadata ({exc})") from None
+            raise CheckpointError(f"{where}: malformed standardizer ({exc})") from None
+        if standardizer.dim not in (1, math.prod(event_shape)):
+            raise CheckpointError(f"{where}: the standardizer's {standardizer.dim} dimensions do not fit {event_shape}")
         model = self.new_model(event_shape)
+        required, optional = model_specs(model, ema=False)
+        check_tensors(checkpoint, required, optional, groups=("model", "ema"), where=where, optional_all_or_none=True)
         try:
             model.load_state_dict(checkpoint.group("model"))
             ema_state = checkpoint.group("ema")
@@ -274,6 +284,13 @@ class Run(PointQueries):
             ) from None
         model.eval()
         return model, standardizer
+
+    def _data_event_shape(self) -> tuple[int, ...] | None:
+        """The data's event shape, to check a checkpoint's against; None when the data cannot be read."""
+        try:
+            return self.data.event_shape
+        except UserError:  # the data moved or is unreadable: sampling from the checkpoint still works
+            return None
 
     def sample(
         self,
@@ -352,18 +369,6 @@ class Run(PointQueries):
         ):
             return counts
         return None
-
-    def check_prior(self) -> str | None:
-        """Warn (:class:`PriorMismatchWarning`, one line) if the sampler's start does not fit the training data.
-
-        Returns the message, or None when the start fits or the sampler does not start from a Gaussian.
-        """
-        if self.sampler is None:
-            return None
-        message = prior_mismatch(self.sampler, self.schedule, self.data.train)
-        if message is not None:
-            warnings.warn(message, PriorMismatchWarning, stacklevel=2)
-        return message
 
 
 def load(run_dir: str | Path, *, overrides: tuple[str, ...] | list[str] = (), registry: Registry | None = None) -> Run:

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 import torch
 
 from scorekit.condition import Condition, Conditioned
+from scorekit.engine.contracts import blame, check_returned
 from scorekit.engine.progress import Progress
 from scorekit.errors import UserError
 from scorekit.interfaces import NoiseSchedule, Sampler, ScoreModel, Start
@@ -111,6 +112,7 @@ def sample_in_chunks(
     """
     if start is not None:
         check_start(sampler, start, (num, *event_shape))
+    who = f"the sampler {type(sampler).__name__}"
     conditioned = None
     if condition is not None:
         model = conditioned = Conditioned(model, consumer=f"the sampler {type(sampler).__name__}")
@@ -141,15 +143,17 @@ def sample_in_chunks(
                 if conditioned is not None and condition is not None:
                     conditioned.condition = condition.rows(slice(start_row, start_row + n)).to(device)
                 extra = {} if start is None else {"start": Start(start.x[start_row : start_row + n], start.t)}
-                x = sampler.sample(
-                    counted,
-                    (n, *event_shape),
-                    schedule=schedule,
-                    generator=generator,
-                    device=device,
-                    dtype=dtype,
-                    **extra,
-                )
+                with blame(who):
+                    x = sampler.sample(
+                        counted,
+                        (n, *event_shape),
+                        schedule=schedule,
+                        generator=generator,
+                        device=device,
+                        dtype=dtype,
+                        **extra,
+                    )
+                check_returned(x, who, "samples", (n, *event_shape), dtype)
                 if stats is not None:
                     stats.evaluations_per_chunk.append(counted.evaluations)
                 chunks.append(x.to("cpu"))

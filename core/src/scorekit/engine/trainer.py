@@ -6,7 +6,6 @@ import contextlib
 import gc
 import json
 import math
-import random
 import signal
 import threading
 import time
@@ -14,25 +13,20 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 
 from scorekit.condition import Condition, Conditioned
 from scorekit.config import TrainConfig
 from scorekit.engine.checkpoint import Checkpoint, latest_checkpoint, write_checkpoint
+from scorekit.engine.contracts import blame, check_loss_value
 from scorekit.engine.distributed import World
 from scorekit.engine.ema import EMA
 from scorekit.engine.metrics import MetricsWriter
 from scorekit.engine.precision import autocast, check_compile, check_precision, grad_scaler
 from scorekit.engine.progress import Progress
-from scorekit.engine.state import (
-    all_finite,
-    as_numpy_state,
-    as_python_state,
-    numpy_random_state,
-    python_random_state,
-)
-from scorekit.errors import CheckpointError, ConfigError, ScorekitError
+from scorekit.engine.state import all_finite
+from scorekit.engine.trainer_state import restore, training_state
+from scorekit.errors import ConfigError, ScorekitError
 from scorekit.interfaces import Loss, NoiseSchedule, ScoreModel
 from scorekit.parametrization import view_for
 
@@ -47,13 +41,16 @@ class NonFiniteLossError(ScorekitError):
 
 
 class TrainingInterrupted(ScorekitError):
-    """Ctrl-C (SIGINT) stopped training between two steps; ``checkpoint`` holds the step it reached."""
+    """Ctrl-C (SIGINT) or SIGTERM stopped training between two steps; ``checkpoint`` holds the step it reached,
+    ``signal`` names the signal ("SIGINT", "SIGTERM")."""
 
-    def __init__(self, step: int, checkpoint: Path | None) -> None:
+    def __init__(self, step: int, checkpoint: Path | None, signal: str = "SIGINT") -> None:
         saved = f"checkpoint {checkpoint} saved" if checkpoint is not None else "no checkpoint saved"
-        super().__init__(f"training interrupted at step {step}; {saved}")
+        how = "interrupted" if signal == "SIGINT" else f"stopped by {signal}"
+        super().__init__(f"training {how} at step {step}; {saved}")
         self.step = step
         self.checkpoint = checkpoint
+        self.signal = signal
 
 
 def adam_implementation(device: torch.device) -> dict[str, Any]:
@@ -159,6 +156,9 @@ class Trainer:
         #: The step this process started from (0, or the resumed checkpoint's step).
         self.start_step = 0
         self.skipped = 0
+        self.loss_name = f"the loss {type(loss).__name__}"
+        #: The signal that asked training to stop ("SIGINT", "SIGTERM"), once one did.
+        self.stop_signal = "SIGINT"
 
     def run(self) -> None:
         """Train to ``config.steps``.
@@ -183,20 +183,25 @@ class Trainer:
         self.model.train()
         while self.step < config.steps:
             if interrupted.is_set():
-                raise TrainingInterrupted(self.step, self.save() if self.step > self.start_step else None)
+                if self.last_saved is not None and self.last_saved[1].step == self.step:
+                    saved: Path | None = self.last_saved[0]  # this step's checkpoint is written already
+                else:
+                    saved = self.save() if self.step > self.start_step else None
+                raise TrainingInterrupted(self.step, saved, self.stop_signal)
             lr = learning_rate(config, self.step)
             for group in self.optimizer.param_groups:
                 group["lr"] = lr
             index = torch.randint(n, (self.batch_size,), generator=self.generator, device=self.device)
             if self.conditioned is not None:
                 self.conditioned.condition = Condition(self.labels[index])  # type: ignore[index]
-            with autocast(config.precision, self.device):
+            with autocast(config.precision, self.device), blame(self.loss_name):
                 value = self.loss(
                     self.forward_model,  # type: ignore[arg-type]
                     self.train[index],
                     schedule=self.schedule,
                     generator=self.generator,
                 )
+            check_loss_value(value, self.loss_name)
             self.optimizer.zero_grad(set_to_none=True)
             if self.scaler is not None:
                 self.scaler.scale(value).backward()
@@ -242,21 +247,26 @@ class Trainer:
 
     @contextlib.contextmanager
     def _graceful_interrupt(self) -> Iterator[threading.Event]:
-        """An event set by the first SIGINT; the handler is ours only in a single process's main thread."""
+        """An event set by the first SIGINT or SIGTERM (a Ctrl-C, a scheduler's or ``kill``'s request to stop);
+        ``self.stop_signal`` names it. The handlers are ours only in a single process's main thread."""
         interrupted = threading.Event()
         if self.world.distributed or threading.current_thread() is not threading.main_thread():
             yield interrupted
             return
+        signals = (signal.SIGINT, signal.SIGTERM)
 
         def handler(signum: int, frame: Any) -> None:
             interrupted.set()
-            signal.signal(signal.SIGINT, previous)  # a second Ctrl-C interrupts at once
+            self.stop_signal = signal.Signals(signum).name
+            for number, old in zip(signals, previous, strict=True):  # a second signal stops at once
+                signal.signal(number, old)
 
-        previous = signal.signal(signal.SIGINT, handler)
+        previous = [signal.signal(number, handler) for number in signals]
         try:
             yield interrupted
         finally:
-            signal.signal(signal.SIGINT, previous)
+            for number, old in zip(signals, previous, strict=True):
+                signal.signal(number, old)
 
     def close(self) -> None:
         """Leave the process group; the DDP wrapper goes first, since it holds the group's threads."""
@@ -294,6 +304,7 @@ class Trainer:
         where = f"non-finite {what} at step {self.step} in loss {type(self.loss).__name__} (loss value {value.item()})"
         if self.config.nonfinite == "skip" and self.skipped < self.config.max_skipped_steps:
             self.skipped += 1
+            self._check_weights(f"after non-finite {what} at step {self.step}")  # skipping cannot heal weights
             return
         hint = (
             f"skipped {self.skipped} such steps already (train.max_skipped_steps = {self.config.max_skipped_steps})"
@@ -306,8 +317,27 @@ class Trainer:
             f"{where}; {state}. Lower train.lr, set train.grad_clip, check the data for extreme values, or {hint}."
         )
 
+    def _check_weights(self, when: str) -> None:
+        """Raise NonFiniteLossError if a weight or EMA weight is NaN or infinite (an update that overflowed)."""
+        weights = [p.detach() for p in self.model.parameters()]
+        if self.ema is not None:
+            weights += self.ema.params
+        if all_finite(weights):
+            return
+        kept = latest_checkpoint(self.checkpoint_dir)
+        state = f"the last good checkpoint, {kept}, is intact" if kept else "no checkpoint had been written yet"
+        raise NonFiniteLossError(
+            f"the model's weights became non-finite {when} (an update overflowed: train.lr = {self.config.lr:g}); "
+            f"{state}. Lower train.lr or set train.grad_clip."
+        )
+
     def save(self) -> Path | None:
-        """Write a checkpoint (rank 0); every rank must call it, since RNG states are gathered."""
+        """Write a checkpoint (rank 0); every rank must call it, since RNG states are gathered.
+
+        The weights are checked first: a checkpoint holds finite weights, so the latest one is always a
+        good one to resume or sample from.
+        """
+        self._check_weights(f"by step {self.step}")
         tensors, meta = self.state()
         if not self.world.is_main:
             return None
@@ -319,56 +349,10 @@ class Trainer:
         return path
 
     def state(self) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
-        tensors: dict[str, torch.Tensor] = {f"model/{k}": v for k, v in self.model.state_dict().items()}
-        if self.ema is not None:
-            tensors.update({f"ema/{k}": v for k, v in self.ema.state_dict().items()})
-        optimizer_state = self.optimizer.state_dict()
-        for index, state in optimizer_state["state"].items():
-            for key, value in state.items():
-                tensors[f"optimizer/{index}/{key}"] = torch.as_tensor(value)
-        for rank, state in enumerate(self.world.all_gather_objects(self.generator.get_state().cpu())):
-            tensors[f"rng/train/{rank}"] = state
-        tensors["rng/torch"] = torch.get_rng_state()
-        meta = {
-            "world_size": self.world.world_size,
-            "skipped_steps": self.skipped,
-            "optimizer_groups": optimizer_state["param_groups"],
-            "grad_scaler": self.scaler.state_dict() if self.scaler is not None else None,
-            "python_random": python_random_state(),
-            "numpy_random": numpy_random_state(),
-        }
-        return tensors, meta
+        """The tensors and metadata a checkpoint holds (:func:`scorekit.engine.trainer_state.training_state`)."""
+        return training_state(self)
 
     def load_state(self, checkpoint: Checkpoint) -> None:
-        """Restore everything a resume needs; a checkpoint that does not fit is a CheckpointError."""
-        try:
-            self._load_state(checkpoint)
-        except (KeyError, TypeError, ValueError, RuntimeError, IndexError) as exc:
-            first_line = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-            raise CheckpointError(
-                f"the checkpoint at step {checkpoint.step} does not fit this run ({type(exc).__name__}: {first_line})"
-            ) from None
-
-    def _load_state(self, checkpoint: Checkpoint) -> None:
-        saved_world = checkpoint.meta.get("world_size", 1)
-        if saved_world != self.world.world_size:
-            raise CheckpointError(
-                f"the checkpoint at step {checkpoint.step} was written by {saved_world} process(es); "
-                f"resume it with the same number (this run has {self.world.world_size})"
-            )
-        self.model.load_state_dict(checkpoint.group("model"))
-        if self.ema is not None:
-            self.ema.load_state_dict(checkpoint.group("ema"))
-        state: dict[int, dict[str, torch.Tensor]] = {}
-        for name, value in checkpoint.group("optimizer").items():
-            index, _, key = name.partition("/")
-            state.setdefault(int(index), {})[key] = value if key == "step" else value.to(self.device)
-        self.optimizer.load_state_dict({"state": state, "param_groups": checkpoint.meta["optimizer_groups"]})
-        if self.scaler is not None and checkpoint.meta.get("grad_scaler"):
-            self.scaler.load_state_dict(checkpoint.meta["grad_scaler"])
-        self.generator.set_state(checkpoint.tensors[f"rng/train/{self.world.rank}"])
-        torch.set_rng_state(checkpoint.tensors["rng/torch"])
-        random.setstate(as_python_state(checkpoint.meta["python_random"]))
-        np.random.set_state(as_numpy_state(checkpoint.meta["numpy_random"]))
-        self.step = self.start_step = checkpoint.step
-        self.skipped = int(checkpoint.meta.get("skipped_steps", 0))
+        """Restore everything a resume needs, after checking every tensor and the metadata against this run;
+        a checkpoint that does not fit is a CheckpointError (:func:`scorekit.engine.trainer_state.restore`)."""
+        restore(self, checkpoint)
