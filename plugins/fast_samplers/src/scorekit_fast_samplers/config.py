@@ -1,0 +1,51 @@
+"""Config classes of the fast_samplers plugin (attrs only: imported at plugin discovery)."""
+
+from __future__ import annotations
+
+import attrs
+
+from scorekit.grids import GRIDS
+from scorekit.validators import MAX_STEPS, FieldError, bounded, in_range, one_of
+
+__all__ = ["DPMSolverConfig", "KarrasConfig", "KarrasStochasticConfig"]
+
+
+@attrs.frozen(kw_only=True)
+class KarrasConfig:
+    """A deterministic sampler of the probability-flow ODE dx̃/dσ = (x̃ − D(x̃; σ))/σ on a grid of ``steps``."""
+
+    #: Steps between the grid's steps + 1 times, noisiest to cleanest (then one more to σ = 0: ``denoise``).
+    steps: int = attrs.field(default=18, validator=bounded(1, MAX_STEPS, "sampler steps"))
+    #: Where the times fall (:mod:`scorekit.grids`): "karras" (ρ = 7, Karras et al. 2022, eq. 5) by
+    #: default; "logsnr" (DPM-Solver's), "uniform", "quadratic", "levels".
+    grid: str = attrs.field(default="karras", validator=one_of(*GRIDS))
+    #: End with x̃ = D(x̃; σ_min), the step from σ_min to 0 (one more evaluation).
+    denoise: bool = True
+
+
+def _order(instance: object, attribute: attrs.Attribute[int], value: int) -> None:
+    if value not in (1, 2, 3):
+        raise FieldError(attribute.name, f"must be 1, 2 or 3, got {value!r}")
+
+
+@attrs.frozen(kw_only=True)
+class DPMSolverConfig(KarrasConfig):
+    """DPM-Solver++ multistep (Lu et al. 2022): data prediction, exponential integrator in λ = −log σ."""
+
+    #: The multistep order: 1 is DDIM, 2 is DPM-Solver++(2M), 3 is DPM-Solver++(3M); the first steps
+    #: use lower orders until enough history exists, as in the paper.
+    order: int = attrs.field(default=2, validator=_order)
+    #: Default grid: uniform in log-SNR, the paper's.
+    grid: str = attrs.field(default="logsnr", validator=one_of(*GRIDS))
+
+
+@attrs.frozen(kw_only=True)
+class KarrasStochasticConfig(KarrasConfig):
+    """Karras et al. 2022, Algorithm 2: Heun steps after adding noise to raise σ by a factor 1 + γ."""
+
+    #: Total "churn": γ = min(S_churn/steps, √2 − 1) for σ in [S_tmin, S_tmax] (0: the deterministic sampler).
+    s_churn: float = attrs.field(default=40.0, validator=in_range(0.0, 1e6))
+    s_tmin: float = attrs.field(default=0.05, validator=in_range(0.0, 1e12))
+    s_tmax: float = attrs.field(default=50.0, validator=in_range(0.0, 1e12))
+    #: Scale of the added noise (slightly above 1 offsets a denoiser's excess smoothing).
+    s_noise: float = attrs.field(default=1.003, validator=in_range(0.0, 10.0))

@@ -1,0 +1,241 @@
+"""Few-step samplers of the probability-flow ODE, written in the noise-to-signal ratio σ = s/a.
+
+For any Gaussian kernel x_t = a(t)·x₀ + s(t)·ε, the scaled state x̃ = x/a is x₀ plus noise of std
+σ(t) = s(t)/a(t), and the probability-flow ODE becomes the same equation for every schedule
+(Karras et al. 2022, eq. 4 with s(t) = 1 after the change of variables):
+
+    dx̃/dσ = (x̃ − D(x̃; σ))/σ,        D(x̃; σ) = E[x₀ ∣ x_t = a·x̃],
+
+the denoiser being the model's x₀ prediction (the engine converts ε, score or v into it through the
+kernel). So one sampler serves σ schedules (a = 1), VE, VP and sub-VP SDEs and DDPM's discrete
+chain alike; the grid of times comes from :mod:`scorekit.grids` (Karras' ρ = 7 by default) and each
+time's σ from the schedule's kernel. The model is evaluated at x = a(t)·x̃ and t.
+
+- Euler and Heun: Karras et al. 2022, Algorithm 1 (orders 1 and 2).
+- Stochastic: Algorithm 2 — before each step, noise raises σ_i to σ̂ = (1 + γ)·σ_i.
+- DPM-Solver++ (Lu et al. 2022, "DPM-Solver++: Fast Solver for Guided Sampling of Diffusion
+  Probabilistic Models", Algorithm 2 and its third-order multistep extension): in λ = −log σ the
+  ODE is x̃(λ_{i+1}) = (σ_{i+1}/σ_i)·x̃(λ_i) + σ_{i+1}∫ e^λ D dλ, and the integral is taken with D
+  extrapolated from the last one, two or three evaluations.
+
+With ``denoise`` the walk ends with the step from the grid's last σ to 0, x̃ = D(x̃; σ_min).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import ClassVar
+
+import torch
+
+from scorekit.errors import ConfigError
+from scorekit.grids import make_grid, sigma_of, start_grid
+from scorekit.interfaces import NoiseSchedule, Sampler, ScoreModel, Start
+from scorekit_fast_samplers.config import DPMSolverConfig, KarrasConfig, KarrasStochasticConfig
+
+__all__ = ["DPMSolverPP", "KarrasEuler", "KarrasHeun", "KarrasStochastic"]
+
+
+class _SigmaSampler(Sampler):
+    """The shared frame: grid, σ and a per time, the start x̃₀, the model as a denoiser D(x̃, k)."""
+
+    needs_schedule: ClassVar[bool] = True
+    parametrization: ClassVar[str] = "x0"
+    accepts_start: ClassVar[bool] = True
+    #: Model evaluations per step between two grid times.
+    per_step: ClassVar[int] = 1
+
+    def __init__(self, config: KarrasConfig) -> None:
+        self.config = config
+
+    def check(self, schedule: NoiseSchedule | None) -> None:
+        super().check(schedule)
+        assert schedule is not None
+        if len(self._times(schedule)) < 2:
+            raise ConfigError(f"{type(self).__name__}: the grid has fewer than 2 times on this schedule @ $.sampler")
+
+    def _times(self, schedule: NoiseSchedule) -> torch.Tensor:
+        return make_grid(schedule, self.config.grid, self.config.steps + 1)
+
+    def num_evaluations(self, schedule: NoiseSchedule | None) -> int | None:
+        if schedule is None:
+            return None
+        steps = len(self._times(schedule)) - 1
+        return steps * self.per_step + int(self.config.denoise)
+
+    def prior_std(self, schedule: NoiseSchedule | None) -> float | None:
+        if schedule is None:
+            return None
+        a, s = (float(v) for v in schedule.kernel(self._times(schedule)[:1]))
+        return math.hypot(a, s)
+
+    def sample(
+        self,
+        model: ScoreModel,
+        shape: tuple[int, ...],
+        *,
+        schedule: NoiseSchedule | None,
+        generator: torch.Generator | None = None,
+        device: torch.device | str = "cpu",
+        dtype: torch.dtype = torch.float32,
+        start: Start | None = None,
+    ) -> torch.Tensor:
+        self.check(schedule)
+        assert schedule is not None
+        times = self._times(schedule)
+        if start is not None and start.t is not None:
+            times = start_grid(times, start.t, schedule)
+        a = schedule.kernel(times)[0].double().tolist()
+        sigmas = sigma_of(schedule, times).tolist()
+        if start is not None:
+            x = start.x.to(device=device, dtype=dtype) / a[0]
+        else:
+            std = math.sqrt(1.0 + sigmas[0] ** 2)  # x = a·x̃ ~ N(0, a² + s²) for data of unit variance
+            x = std * torch.randn(shape, generator=generator, device=device, dtype=dtype)
+        frame = _Frame(model, schedule, times, a, sigmas, shape[0], device, dtype)
+        x = self._walk(x, frame, generator)
+        if self.config.denoise:
+            return frame.denoise(x, len(times) - 1)
+        return x * a[-1]  # x_t at the grid's last time, as the other samplers end without denoising
+
+    def _walk(self, x: torch.Tensor, frame: _Frame, generator: torch.Generator | None) -> torch.Tensor:
+        raise NotImplementedError
+
+
+class _Frame:
+    """The walk's times, their a and σ, and the model as a denoiser D(x̃; σ) = x̂₀(a·x̃, t)."""
+
+    def __init__(
+        self,
+        model: ScoreModel,
+        schedule: NoiseSchedule,
+        times: torch.Tensor,
+        a: list[float],
+        sigmas: list[float],
+        rows: int,
+        device: torch.device | str,
+        dtype: torch.dtype,
+    ) -> None:
+        self.model, self.schedule, self.a, self.sigmas = model, schedule, a, sigmas
+        self.rows, self.device, self.dtype = rows, device, dtype
+        # One (B,) time tensor per grid time, made before the loop: rows of an expanded column.
+        self.t_rows = times.to(device=device, dtype=dtype)[:, None].expand(len(times), rows)
+
+    def denoise(self, x: torch.Tensor, k: int) -> torch.Tensor:
+        """D(x̃; σ_k) at the grid's time k."""
+        return self.model(x * self.a[k], self.t_rows[k])
+
+    def at_sigma(self, sigma: float) -> tuple[float, float, torch.Tensor]:
+        """(a, σ, t rows) of the schedule's time whose σ is nearest ``sigma`` (exact on a continuous one)."""
+        t = self.schedule.t_of_sigma(torch.tensor([sigma], dtype=torch.float64))
+        a, s = (float(v) for v in self.schedule.kernel(t))
+        return a, s / a, t.to(device=self.device, dtype=self.dtype).expand(self.rows)
+
+
+class KarrasEuler(_SigmaSampler):
+    """Euler steps x̃ ← x̃ + (σ_{i+1} − σ_i)·(x̃ − D(x̃; σ_i))/σ_i (Karras et al. 2022, Alg. 1 without its
+    second-order correction): order 1, one evaluation per step."""
+
+    config: KarrasConfig
+
+    def _walk(self, x: torch.Tensor, frame: _Frame, generator: torch.Generator | None) -> torch.Tensor:
+        sigmas = frame.sigmas
+        for i in range(len(sigmas) - 1):
+            d = (x - frame.denoise(x, i)) / sigmas[i]
+            x = x + (sigmas[i + 1] - sigmas[i]) * d
+        return x
+
+
+class KarrasHeun(_SigmaSampler):
+    """Heun's method on the σ-ODE (Karras et al. 2022, Alg. 1): an Euler step, then the trapezoid of the
+    slopes at both ends; order 2, two evaluations per step."""
+
+    config: KarrasConfig
+    per_step = 2
+
+    def _walk(self, x: torch.Tensor, frame: _Frame, generator: torch.Generator | None) -> torch.Tensor:
+        sigmas = frame.sigmas
+        for i in range(len(sigmas) - 1):
+            h = sigmas[i + 1] - sigmas[i]
+            d = (x - frame.denoise(x, i)) / sigmas[i]
+            guess = x + h * d
+            d_next = (guess - frame.denoise(guess, i + 1)) / sigmas[i + 1]
+            x = x + h * 0.5 * (d + d_next)
+        return x
+
+
+class KarrasStochastic(_SigmaSampler):
+    """Karras et al. 2022, Algorithm 2: where S_tmin ≤ σ_i ≤ S_tmax, noise of std √(σ̂² − σ_i²)·S_noise raises
+    σ_i to σ̂ = (1 + γ)σ_i, γ = min(S_churn/steps, √2 − 1); then a Heun step from σ̂ to σ_{i+1}.
+
+    σ̂ is off the grid: the model is evaluated at t(σ̂) (``NoiseSchedule.t_of_sigma``), so on a discrete
+    schedule (DDPM's chain) the churn snaps to the nearest level's σ.
+    """
+
+    config: KarrasStochasticConfig
+    per_step = 2
+
+    def _walk(self, x: torch.Tensor, frame: _Frame, generator: torch.Generator | None) -> torch.Tensor:
+        config, sigmas = self.config, frame.sigmas
+        steps = len(sigmas) - 1
+        gamma_max = min(config.s_churn / max(steps, 1), math.sqrt(2.0) - 1.0)
+        for i in range(steps):
+            sigma_hat, denoised = sigmas[i], None
+            if gamma_max > 0 and config.s_tmin <= sigmas[i] <= config.s_tmax:
+                a_hat, sigma_hat, t_hat = frame.at_sigma(sigmas[i] * (1 + gamma_max))
+                if sigma_hat > sigmas[i]:
+                    noise = torch.randn(x.shape, generator=generator, device=x.device, dtype=x.dtype)
+                    x = x + math.sqrt(sigma_hat**2 - sigmas[i] ** 2) * config.s_noise * noise
+                    denoised = frame.model(x * a_hat, t_hat)
+                else:  # the schedule has no level above σ_i near enough: no churn this step
+                    sigma_hat = sigmas[i]
+            if denoised is None:
+                denoised = frame.denoise(x, i)
+            h = sigmas[i + 1] - sigma_hat
+            d = (x - denoised) / sigma_hat
+            guess = x + h * d
+            d_next = (guess - frame.denoise(guess, i + 1)) / sigmas[i + 1]
+            x = x + h * 0.5 * (d + d_next)
+        return x
+
+
+class DPMSolverPP(_SigmaSampler):
+    """DPM-Solver++ multistep in λ = −log σ (Lu et al. 2022): with h = λ_{i+1} − λ_i and the data
+    predictions D_i, D_{i−1}, D_{i−2},
+
+        x̃_{i+1} = (σ_{i+1}/σ_i)·x̃_i + (1 − e^{−h})·D_i + φ₂·D′ − φ₃·D″,
+
+    φ₂ = (e^{−h} − 1)/h + 1 and φ₃ = φ₂/h − ½ weighing the first and second divided differences of D
+    (zero for order 1, which is DDIM; D″ = 0 for order 2, which is 2M with D′ = (D_i − D_{i−1})/r,
+    r = h_{i−1}/h). The first steps use the orders their history allows. One evaluation per step.
+    """
+
+    config: DPMSolverConfig
+
+    def _walk(self, x: torch.Tensor, frame: _Frame, generator: torch.Generator | None) -> torch.Tensor:
+        sigmas = frame.sigmas
+        history: list[tuple[torch.Tensor, float]] = []  # (D_j, λ_j), newest last
+        for i in range(len(sigmas) - 1):
+            lam, lam_next = -math.log(sigmas[i]), -math.log(sigmas[i + 1])
+            h = lam_next - lam
+            d_now = frame.denoise(x, i)
+            ratio = sigmas[i + 1] / sigmas[i]
+            x = ratio * x + (-math.expm1(-h)) * d_now
+            order = min(self.config.order, len(history) + 1)
+            if order >= 2:
+                phi2 = math.expm1(-h) / h + 1.0
+                d_prev, lam_prev = history[-1]
+                r0 = (lam - lam_prev) / h
+                first = (d_now - d_prev) / r0
+                if order == 2:
+                    x = x + phi2 * first
+                else:
+                    d_prev2, lam_prev2 = history[-2]
+                    r1 = (lam_prev - lam_prev2) / h
+                    first_prev = (d_prev - d_prev2) / r1
+                    slope = first + (first - first_prev) * r0 / (r0 + r1)
+                    curvature = (first - first_prev) / (r0 + r1)
+                    phi3 = phi2 / h - 0.5
+                    x = x + phi2 * slope - phi3 * curvature
+            history = [*history[-1:], (d_now, lam)]
+        return x
