@@ -203,11 +203,13 @@ class DPMSolverPP(_SigmaSampler):
     """DPM-Solver++ multistep in λ = −log σ (Lu et al. 2022): with h = λ_{i+1} − λ_i and the data
     predictions D_i, D_{i−1}, D_{i−2},
 
-        x̃_{i+1} = (σ_{i+1}/σ_i)·x̃_i + (1 − e^{−h})·D_i + φ₂·D′ − φ₃·D″,
+        x̃_{i+1} = (σ_{i+1}/σ_i)·x̃_i + (1 − e^{−h})·D_i + c₂·D′ − φ₃·D″,
 
-    φ₂ = (e^{−h} − 1)/h + 1 and φ₃ = φ₂/h − ½ weighing the first and second divided differences of D
-    (zero for order 1, which is DDIM; D″ = 0 for order 2, which is 2M with D′ = (D_i − D_{i−1})/r,
-    r = h_{i−1}/h). The first steps use the orders their history allows. One evaluation per step.
+    with D′ = (D_i − D_{i−1})/r (r = h_{i−1}/h) and D″ the second divided difference. Order 1 (DDIM)
+    drops both; 2M takes c₂ = (1 − e^{−h})/2, D″ = 0 (the paper's Algorithm 2, as diffusers'
+    ``DPMSolverMultistepScheduler`` with its default ``solver_type = "midpoint"``); 3M takes
+    c₂ = φ₂ = (e^{−h} − 1)/h + 1 and φ₃ = φ₂/h − ½. The first steps use the orders their history
+    allows. One evaluation per step.
     """
 
     config: DPMSolverConfig
@@ -227,7 +229,10 @@ class DPMSolverPP(_SigmaSampler):
                 d_prev, lam_prev = history[-1]
                 r0 = (lam - lam_prev) / h
                 first = (d_now - d_prev) / r0
-                if order == 2:
+                if order == 2 and self.config.order == 2:
+                    # 2M as Lu et al. 2022 write it (Alg. 2): D_i + (D_i − D_{i−1})/(2r) in the first-order update.
+                    x = x + 0.5 * (-math.expm1(-h)) * first
+                elif order == 2:  # 3M's second step: the φ₂ form of its own expansion
                     x = x + phi2 * first
                 else:
                     d_prev2, lam_prev2 = history[-2]
