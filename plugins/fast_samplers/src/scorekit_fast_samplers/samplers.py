@@ -35,6 +35,9 @@ from scorekit_fast_samplers.config import DPMSolverConfig, KarrasConfig, KarrasS
 
 __all__ = ["DPMSolverPP", "KarrasEuler", "KarrasHeun", "KarrasStochastic"]
 
+#: Grids of fewer times than this take 3M's last step before σ_min at order 2.
+LOWER_ORDER_FINAL_BELOW = 15
+
 
 class _SigmaSampler(Sampler):
     """The shared frame: grid, σ and a per time, the start x̃₀, the model as a denoiser D(x̃, k)."""
@@ -224,12 +227,22 @@ class DPMSolverPP(_SigmaSampler):
             ratio = sigmas[i + 1] / sigmas[i]
             x = ratio * x + (-math.expm1(-h)) * d_now
             order = min(self.config.order, len(history) + 1)
+            lowered = (
+                self.config.lower_order_final
+                and order == 3
+                and i == len(sigmas) - 2
+                and len(sigmas) < LOWER_ORDER_FINAL_BELOW
+            )
+            if lowered:
+                # On short grids the last step before σ_min is long: 3M takes it at order 2, in 2M's form
+                # (diffusers' lower_order_final; Lu et al. 2022 lower the order at the end likewise).
+                order = 2
             if order >= 2:
                 phi2 = math.expm1(-h) / h + 1.0
                 d_prev, lam_prev = history[-1]
                 r0 = (lam - lam_prev) / h
                 first = (d_now - d_prev) / r0
-                if order == 2 and self.config.order == 2:
+                if order == 2 and (self.config.order == 2 or lowered):
                     # 2M as Lu et al. 2022 write it (Alg. 2): D_i + (D_i − D_{i−1})/(2r) in the first-order update.
                     x = x + 0.5 * (-math.expm1(-h)) * first
                 elif order == 2:  # 3M's second step: the φ₂ form of its own expansion
