@@ -69,7 +69,8 @@ def test_missing_section_and_missing_kind(registry: Registry) -> None:
     raw = preset_dict()
     del raw["model"]["kind"]
     with pytest.raises(
-        ConfigError, match=r"missing 'kind' \(available: cnf_mlp, ncsn_mlp, score_mlp, time_mlp, unet\) @ \$\.model"
+        ConfigError,
+        match=r"missing 'kind' \(available: cnf_mlp, edm_precond, ncsn_mlp, score_mlp, time_mlp, unet\) @ \$\.model",
     ):
         load_config(raw, registry)
 

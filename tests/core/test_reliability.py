@@ -279,3 +279,32 @@ def test_eval_refuses_nan_metrics_and_writes_strict_json(
     for text in (out, (run / "eval.json").read_text()):
         parsed = json.loads(text, parse_constant=refuse)
         assert parsed["mmd"] is None and parsed["fisher"][0]["relative_fisher"] is None
+
+
+def test_resume_keeps_metrics_lines_it_cannot_read(
+    trained: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Damaged lines in metrics.jsonl (not UTF-8, no step, a non-finite step, deep nesting) do not stop a
+    resume and are kept as they are; records after the checkpoint's step are dropped as before."""
+    run = tmp_path / "run"
+    shutil.copytree(trained, run)
+    metrics = run / "metrics.jsonl"
+    damaged = [b"\xff\xfe not utf-8", b'{"step": null}', b'{"step": Infinity}', b"[" * 5000 + b"]" * 5000]
+    metrics.write_bytes(metrics.read_bytes() + b"\n".join(damaged) + b"\n" + b'{"step": 99, "loss": 1.0}\n')
+    code, _, err = run_cli(["train", "--run-dir", run, "--resume", "--set", "train.steps=6", "--no-pictures"], capsys)
+    assert code == 0, err
+    lines = metrics.read_bytes().splitlines()
+    assert all(line in lines for line in damaged)
+    assert b'{"step": 99, "loss": 1.0}' not in lines  # beyond the checkpoint's step 4: dropped
+    assert json.loads(lines[-1])["step"] == 6
+
+
+def test_world_size_without_torchrun(tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: Any) -> None:
+    for name in ("MASTER_ADDR", "MASTER_PORT"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    monkeypatch.setenv("RANK", "0")
+    raw = small_config(train={"steps": 2})
+    code, _, err = run_cli(["train", write_toml(tmp_path / "c.toml", raw), "--run-dir", tmp_path / "run"], capsys)
+    assert code == 2 and _one_line(err) and "WORLD_SIZE=2 asks for distributed training" in err, err
+    assert not (tmp_path / "run").exists()

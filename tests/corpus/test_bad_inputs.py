@@ -55,6 +55,7 @@ def _npy_header(path: Path, shape: tuple[int, ...], size: int = 0) -> None:
 
 ARRAYS: dict[str, Callable[[Path], None]] = {
     "fifo": lambda p: os.mkfifo(p),
+    "symlink_loop": lambda p: p.symlink_to(p.name),
     "dev_zero_link": lambda p: p.symlink_to("/dev/zero"),
     "npy_lying_header": lambda p: _npy_header(p, (10**12, 2)),
     "npy_sparse_10gib": lambda p: _npy_header(p, (10 * 2**30 // 16, 2), 10 * 2**30 + 128),
@@ -119,6 +120,10 @@ TAMPER: dict[str, Callable[[Path], None]] = {
     "config_missing": _tamper(lambda t, m: m.pop("config")),
     "standardizer_scale_zero": _tamper(lambda t, m: m["standardizer"].update({"scale": [0.0, 0.0]})),
     "standardizer_dims": _tamper(lambda t, m: m["standardizer"].update({"mean": [0.0] * 5, "scale": [1.0] * 5})),
+    "standardizer_huge_int": _tamper(lambda t, m: m["standardizer"].update({"mean": [10**400, 0]})),
+    "optimizer_betas_int": _tamper(lambda t, m: m["optimizer_groups"][0].update({"betas": 5})),
+    "optimizer_amsgrad": _tamper(lambda t, m: m["optimizer_groups"][0].update({"amsgrad": True})),
+    "optimizer_eps_text": _tamper(lambda t, m: m["optimizer_groups"][0].update({"eps": "tiny"})),
 }
 
 

@@ -62,7 +62,10 @@ def _read(
     named_by = chain[-1][1] if chain else None
     path = directory / name if directory is not None and names_file(name, directory) else None
     if path is not None:
-        identity, label = str(path.resolve()), str(path)
+        try:
+            identity, label = str(path.resolve()), str(path)
+        except (RuntimeError, OSError):  # a symlink loop (Python 3.11 raises RuntimeError for it)
+            raise ConfigError(f"{path}: a symbolic link loop, not a file") from None
         if named_by is not None and not path.exists():
             # Stems are compared: every name ends in .toml, which would make all of them look close.
             stem = Path(name).stem

@@ -89,8 +89,25 @@ def _check(predicate: Callable[[Any], bool], describe: str) -> Validator:
     return validate
 
 
+#: The range of positive normal float32 numbers: a σ, a std or a rate outside it underflows to 0 or
+#: overflows to inf in the float32 the engine computes in.
+FLOAT32_TINY, FLOAT32_MAX = 1.1754943508222875e-38, 3.4028234663852886e38
+
+
+def _float32_positive(v: float) -> bool:
+    return math.isfinite(v) and FLOAT32_TINY <= v <= FLOAT32_MAX
+
+
 def positive() -> Validator:
-    return _check(lambda v: math.isfinite(v) and v > 0, "must be a finite number > 0")
+    """A finite number > 0 that float32 represents as one (not 1e-300, which is 0 there)."""
+    above_zero = _check(lambda v: math.isfinite(v) and v > 0, "must be a finite number > 0")
+    representable = _check(_float32_positive, "must lie within float32's range of positive numbers, 1.2e-38 to 3.4e38")
+
+    def validate(instance: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
+        above_zero(instance, attribute, value)
+        representable(instance, attribute, value)
+
+    return validate
 
 
 def at_least(minimum: float) -> Validator:
@@ -148,17 +165,29 @@ def one_of(*choices: str) -> Validator:
     return _check(lambda v: v in choices, f"must be one of {', '.join(map(repr, choices))}")
 
 
+def numpy_float32(value: float) -> float:
+    """``value`` rounded to float32 (the engine's dtype), without importing numpy or torch here."""
+    import struct
+
+    return float(struct.unpack("f", struct.pack("f", value))[0])
+
+
 def decreasing() -> Validator:
     """Strictly decreasing, all finite and > 0 (a σ₁ > … > σ_L list)."""
 
     def ok(values: Sequence[float]) -> bool:
         return (
             len(values) > 0
-            and all(math.isfinite(v) and v > 0 for v in values)
+            and all(isinstance(v, int | float) and _float32_positive(v) for v in values)
             and all(a > b for a, b in itertools.pairwise(values))
+            and all(a > b for a, b in itertools.pairwise([float(numpy_float32(v)) for v in values]))
         )
 
-    return _check(ok, "must be a non-empty, strictly decreasing list of finite numbers > 0")
+    return _check(
+        ok,
+        "must be a non-empty, strictly decreasing list of finite numbers > 0 (within float32's range, "
+        "1.2e-38 to 3.4e38, and still decreasing in float32)",
+    )
 
 
 def seed() -> Validator:

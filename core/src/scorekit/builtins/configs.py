@@ -85,7 +85,8 @@ class GaussianMixtureConfig(_SyntheticConfig):
         if self.weights is not None:
             if len(self.weights) != len(self.means):
                 raise FieldError("weights", f"needs one weight per mean ({len(self.means)}), got {len(self.weights)}")
-            if any(not math.isfinite(w) or w < 0 for w in self.weights) or sum(self.weights) <= 0:
+            total = sum(self.weights)
+            if any(not math.isfinite(w) or w < 0 for w in self.weights) or not (0 < total < math.inf):
                 raise FieldError("weights", "must be finite, non-negative and not all zero")
 
 

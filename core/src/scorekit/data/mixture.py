@@ -69,8 +69,8 @@ class GaussianMixture:
             if (weights_t < 0).any():
                 raise ValueError("weights must be non-negative")
             total = weights_t.sum()
-            if total <= 0:
-                raise ValueError("weights must have a positive sum")
+            if not (0 < total < math.inf):
+                raise ValueError("weights must have a positive, finite sum")
             weights_t = weights_t / total
         self.means: Tensor = means_t
         self.std: float = std

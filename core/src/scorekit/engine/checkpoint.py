@@ -91,8 +91,8 @@ def read_checkpoint(path: Path) -> Checkpoint:
     try:
         step = int(header["step"])
         meta = json.loads(header["meta"])
-    except (KeyError, ValueError) as exc:
-        raise CheckpointError(f"{path}: malformed checkpoint header ({exc})") from None
+    except (KeyError, ValueError, RecursionError) as exc:  # RecursionError: metadata nested beyond reason
+        raise CheckpointError(f"{path}: malformed checkpoint header ({type(exc).__name__})") from None
     if not isinstance(meta, dict):
         raise CheckpointError(f"{path}: malformed checkpoint header (metadata is not a table)")
     if not 0 <= step <= MAX_STEP:

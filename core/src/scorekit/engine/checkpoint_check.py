@@ -116,19 +116,33 @@ def check_optimizer_complete(checkpoint: Checkpoint, where: str) -> None:
             raise CheckpointError(f"{where}: the optimizer step of parameter {index} is {step}, out of range")
 
 
-def check_training_meta(checkpoint: Checkpoint, num_groups: int, where: str) -> None:
-    """The metadata a resume reads: world size, skipped steps, optimizer groups, RNG states, grad scaler."""
+def check_training_meta(checkpoint: Checkpoint, live_groups: Sequence[Mapping[str, Any]], where: str) -> None:
+    """The metadata a resume reads: world size, skipped steps, optimizer groups, RNG states, grad scaler.
+
+    The optimizer's groups must be this run's (``live_groups``, a fresh optimizer's): the same settings
+    (betas, eps, weight decay, the implementation flags: all come from the config, which a resume keeps)
+    and the same parameters; only the learning rate may differ, a finite number ≥ 0 (the schedule sets it).
+    """
     meta = checkpoint.meta
     _integer(meta.get("world_size", 1), "world_size", 1, 1 << 16, where)
     _integer(meta.get("skipped_steps", 0), "skipped_steps", 0, checkpoint.step, where)
     groups = meta.get("optimizer_groups")
-    if not (isinstance(groups, list) and len(groups) == num_groups and all(isinstance(g, dict) for g in groups)):
+    if not (isinstance(groups, list) and len(groups) == len(live_groups) and all(isinstance(g, dict) for g in groups)):
         raise CheckpointError(f"{where}: the optimizer's parameter groups are malformed")
-    for group in groups:
-        for key, value in group.items():
-            numbers = value if isinstance(value, list) else [value]
-            if any(isinstance(v, float) and not math.isfinite(v) for v in numbers):
-                raise CheckpointError(f"{where}: optimizer setting {key!r} is not finite")
+    for group, live in zip(groups, live_groups, strict=True):
+        lr = group.get("lr")
+        if not (isinstance(lr, int | float) and not isinstance(lr, bool) and math.isfinite(lr) and lr >= 0):
+            raise CheckpointError(f"{where}: optimizer setting 'lr' is not finite")
+        if set(group) != set(live):
+            raise CheckpointError(
+                f"{where}: the optimizer's settings {sorted(set(group) ^ set(live))} do not fit this run"
+            )
+        for key, value in live.items():
+            expected = list(value) if isinstance(value, tuple) else value
+            if key != "lr" and group[key] != expected:
+                raise CheckpointError(
+                    f"{where}: optimizer setting {key!r} is {group[key]!r}, this run's is {expected!r}"
+                )
     python = meta.get("python_random")
     if not (
         isinstance(python, list)

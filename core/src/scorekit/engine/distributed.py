@@ -85,5 +85,12 @@ def init_world(device: torch.device) -> World:
         backend = "nccl" if device.type == "cuda" else "gloo"
         if device.type == "cuda":
             torch.cuda.set_device(world.local_rank)
-        dist.init_process_group(backend=backend)
+        try:
+            dist.init_process_group(backend=backend)
+        except (ValueError, RuntimeError) as exc:  # WORLD_SIZE set without the rest of torchrun's environment
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise ConfigError(
+                f"WORLD_SIZE={world_size} asks for distributed training, but the process group cannot start "
+                f"({first}); start through torchrun or scorekit train --nproc, or unset WORLD_SIZE"
+            ) from None
     return world

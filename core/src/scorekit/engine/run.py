@@ -264,7 +264,7 @@ class Run(PointQueries, RunChecks):
         event_shape = check_event_shape(checkpoint.meta["event_shape"], where, self._data_event_shape())
         try:
             standardizer = Standardizer.from_dict(checkpoint.meta["standardizer"])
-        except (KeyError, TypeError, ValueError) as exc:
+        except (KeyError, TypeError, ValueError, OverflowError) as exc:
             raise CheckpointError(f"{where}: malformed standardizer ({exc})") from None
         if standardizer.dim not in (1, math.prod(event_shape)):
             raise CheckpointError(f"{where}: the standardizer's {standardizer.dim} dimensions do not fit {event_shape}")
@@ -364,7 +364,7 @@ class Run(PointQueries, RunChecks):
         if (
             isinstance(counts, list)
             and len(counts) == model.num_classes
-            and all(isinstance(c, int) and c >= 0 for c in counts)
+            and all(isinstance(c, int) and not isinstance(c, bool) and 0 <= c <= 2**53 for c in counts)
             and sum(counts) > 0
         ):
             return counts

@@ -72,7 +72,7 @@ def restore(trainer: Trainer, checkpoint: Checkpoint) -> None:
         where=where,
     )
     check_optimizer_complete(checkpoint, where)
-    check_training_meta(checkpoint, len(trainer.optimizer.param_groups), where)
+    check_training_meta(checkpoint, trainer.optimizer.state_dict()["param_groups"], where)
     try:
         _load(trainer, checkpoint)
     except (KeyError, TypeError, ValueError, RuntimeError, IndexError) as exc:
