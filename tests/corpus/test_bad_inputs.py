@@ -149,6 +149,7 @@ BREAKS: dict[str, tuple[str, str, Any]] = {
         lambda self, model, x0, **kw: model(x0, x0.new_ones(len(x0))).sum(1),
     ),
     "loss_detached": ("scorekit_dsm.losses", "NCSNLoss.__call__", lambda self, model, x0, **kw: x0.sum().detach()),
+    "loss_exits": ("scorekit_dsm.losses", "NCSNLoss.__call__", lambda self, *a, **kw: _raise(SystemExit(3))),
     "loss_raises": ("scorekit_dsm.losses", "NCSNLoss.__call__", lambda self, *a, **kw: _raise(KeyError("sigma"))),
     "sampler_list": (
         "scorekit_annealed_langevin.sampler",

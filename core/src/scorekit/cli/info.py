@@ -7,7 +7,7 @@ from typing import Any
 
 import click
 
-from scorekit.cli._common import _PresetsCommand, _registry, _resolve, _set_option, cli
+from scorekit.cli._common import _PresetsCommand, _registry, _resolve, _set_option, cli, printable
 
 
 @cli.command()
@@ -41,7 +41,7 @@ def plugins(as_json: bool, tracebacks: bool) -> None:
         if row["presets"]:
             click.echo(f"  preset: {', '.join(row['presets'])}")
     for problem in problems:
-        click.echo(f"problem: {problem}", err=True)
+        click.echo(f"problem: {printable(problem)}", err=True)  # a plugin's message cannot forge a line
     if tracebacks:
         for failure in registry.failures:
             if failure.traceback:

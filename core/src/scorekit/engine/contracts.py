@@ -33,7 +33,7 @@ def blame(who: str) -> Iterator[None]:
         yield
     except (ScorekitError, KeyboardInterrupt, MemoryError):
         raise
-    except Exception as exc:
+    except (Exception, SystemExit, GeneratorExit) as exc:  # sys.exit() in a plugin's component is its failure
         raise ComponentError(f"{who} failed: {_first_line(exc)}") from exc
 
 
