@@ -159,6 +159,11 @@ def cells(registry: Any, schedule: Any, nfe: int) -> dict[str, tuple[str, Callab
             scorekit_run(build(registry, "sampler", "dpmpp", steps=nfe - 1, grid="karras", order=3), schedule),
             nfe,
         ),
+        "unipc": (
+            "scorekit",
+            scorekit_run(build(registry, "sampler", "unipc", steps=nfe - 1, grid="karras"), schedule),
+            nfe,
+        ),
         "karras_euler": (
             "scorekit",
             scorekit_run(build(registry, "sampler", "karras_euler", steps=nfe - 1), schedule),

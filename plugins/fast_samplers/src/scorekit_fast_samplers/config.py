@@ -7,7 +7,7 @@ import attrs
 from scorekit.grids import GRIDS
 from scorekit.validators import MAX_STEPS, FieldError, bounded, in_range, one_of
 
-__all__ = ["DPMSolverConfig", "KarrasConfig", "KarrasStochasticConfig"]
+__all__ = ["DPMSolverConfig", "KarrasConfig", "KarrasStochasticConfig", "UniPCConfig"]
 
 
 @attrs.frozen(kw_only=True)
@@ -52,3 +52,11 @@ class KarrasStochasticConfig(KarrasConfig):
     s_tmax: float = attrs.field(default=50.0, validator=in_range(0.0, 1e12))
     #: Scale of the added noise (slightly above 1 offsets a denoiser's excess smoothing).
     s_noise: float = attrs.field(default=1.003, validator=in_range(0.0, 10.0))
+
+
+@attrs.frozen(kw_only=True)
+class UniPCConfig(KarrasConfig):
+    """UniPC (Zhao et al. 2023): predictor UniP of ``order`` and corrector UniC, B(h) = e^{−h} − 1."""
+
+    #: The predictor's order (the corrector's is one more); 2 by default, as in diffusers.
+    order: int = attrs.field(default=2, validator=_order)

@@ -36,3 +36,10 @@ def scorekit_register_components(register: RegisterComponent) -> None:
         config=config.DPMSolverConfig,
         summary="DPM-Solver++ multistep, order 1–3 (Lu et al. 2022); 2M by default",
     )
+    register(
+        "sampler",
+        "unipc",
+        factory="scorekit_fast_samplers.samplers:UniPC",
+        config=config.UniPCConfig,
+        summary="UniPC predictor-corrector (Zhao et al. 2023), bh2, order 2 by default",
+    )

@@ -31,9 +31,9 @@ import torch
 from scorekit.errors import ConfigError
 from scorekit.grids import make_grid, sigma_of, start_grid
 from scorekit.interfaces import NoiseSchedule, Sampler, ScoreModel, Start
-from scorekit_fast_samplers.config import DPMSolverConfig, KarrasConfig, KarrasStochasticConfig
+from scorekit_fast_samplers.config import DPMSolverConfig, KarrasConfig, KarrasStochasticConfig, UniPCConfig
 
-__all__ = ["DPMSolverPP", "KarrasEuler", "KarrasHeun", "KarrasStochastic"]
+__all__ = ["DPMSolverPP", "KarrasEuler", "KarrasHeun", "KarrasStochastic", "UniPC"]
 
 #: Grids of fewer times than this take 3M's last step before σ_min at order 2.
 LOWER_ORDER_FINAL_BELOW = 15
@@ -257,3 +257,90 @@ class DPMSolverPP(_SigmaSampler):
                     x = x + phi2 * slope - phi3 * curvature
             history = [*history[-1:], (d_now, lam)]
         return x
+
+
+def _unipc_coefficients(
+    rks: list[float], h: float, order: int
+) -> tuple[float, list[float], list[list[float]], list[float]]:
+    """B(h) = e^{−h} − 1 ("bh2") and the linear system R·ρ = b of UniPC (Zhao et al. 2023, Alg. 1–2) for
+    the data prediction, in λ = −log σ: R's rows are r_k^{i−1}, b_i = i!·φ_{i+1}(−h)·(−h)^?/B(h) as the
+    recurrence h_φ_{k+1} = h_φ_k/(−h) − 1/(k+1)! gives them."""
+    hh = -h
+    h_phi_1 = math.expm1(hh)
+    b_h = math.expm1(hh)
+    h_phi_k = h_phi_1 / hh - 1.0
+    factorial = 1
+    rows, b = [], []
+    for i in range(1, order + 1):
+        rows.append([r ** (i - 1) for r in rks])
+        b.append(h_phi_k * factorial / b_h)
+        factorial *= i + 1
+        h_phi_k = h_phi_k / hh - 1.0 / factorial
+    return b_h, b, rows, [h_phi_1]
+
+
+class UniPC(_SigmaSampler):
+    """UniPC (Zhao et al. 2023, "UniPC: A Unified Predictor-Corrector Framework for Fast Sampling of
+    Diffusion Models"): the data-prediction predictor UniP of ``order`` in λ = −log σ with B(h) = e^{−h} − 1
+    ("bh2"), and after each step the corrector UniC, which uses the model evaluation at the new point —
+    the one the next step needs anyway — so it adds no evaluation. One evaluation per step; the last
+    step is of order 1 (the denoising step to σ = 0). Follows diffusers' ``UniPCMultistepScheduler``
+    with its defaults (``solver_type = "bh2"``, ``lower_order_final``).
+    """
+
+    config: UniPCConfig
+
+    def _walk(self, x: torch.Tensor, frame: _Frame, generator: torch.Generator | None) -> torch.Tensor:
+        sigmas = frame.sigmas
+        lambdas = [-math.log(s) for s in sigmas]
+        total = len(sigmas)  # the grid's times; the denoising step after the walk is the last "step"
+        outputs: list[torch.Tensor] = []  # model outputs D at the times walked so far
+        last_x: torch.Tensor | None = None
+        last_order = 1
+        for i in range(total - 1):
+            d_now = frame.denoise(x, i)
+            if last_x is not None:  # UniC: correct x at λ_i with the evaluation just made there
+                x = self._correct(last_x, outputs, d_now, lambdas, i, last_order)
+            outputs.append(d_now)
+            order = min(self.config.order, total - i, len(outputs))
+            last_x, last_order = x, order
+            x = self._predict(x, outputs, lambdas, i, order)
+        return x
+
+    @staticmethod
+    def _predict(
+        x: torch.Tensor, outputs: list[torch.Tensor], lambdas: list[float], i: int, order: int
+    ) -> torch.Tensor:
+        h = lambdas[i + 1] - lambdas[i]
+        m0 = outputs[-1]
+        rks = [(lambdas[i - k] - lambdas[i]) / h for k in range(1, order)]
+        d1s = [(outputs[-(k + 1)] - m0) / rks[k - 1] for k in range(1, order)]
+        b_h, b, rows, _ = _unipc_coefficients([*rks, 1.0], h, order)
+        x = math.exp(-h) * x + (-math.expm1(-h)) * m0
+        if order == 2:
+            rhos = [0.5]
+        elif order > 2:
+            matrix = torch.tensor([row[:-1] for row in rows[:-1]], dtype=torch.float64)
+            rhos = torch.linalg.solve(matrix, torch.tensor(b[:-1], dtype=torch.float64)).tolist()
+        else:
+            return x
+        return x - b_h * sum(rho * d1 for rho, d1 in zip(rhos, d1s, strict=True))
+
+    @staticmethod
+    def _correct(
+        last_x: torch.Tensor, outputs: list[torch.Tensor], d_now: torch.Tensor, lambdas: list[float], i: int, order: int
+    ) -> torch.Tensor:
+        """x at λ_i again, from x at λ_{i−1} with the outputs there and before and the new one D(x_i)."""
+        h = lambdas[i] - lambdas[i - 1]
+        m0 = outputs[-1]
+        rks = [(lambdas[i - 1 - k] - lambdas[i - 1]) / h for k in range(1, order)]
+        d1s = [(outputs[-(k + 1)] - m0) / rks[k - 1] for k in range(1, order)]
+        b_h, b, rows, _ = _unipc_coefficients([*rks, 1.0], h, order)
+        if order == 1:
+            rhos = [0.5]
+        else:
+            matrix = torch.tensor(rows, dtype=torch.float64)
+            rhos = torch.linalg.solve(matrix, torch.tensor(b, dtype=torch.float64)).tolist()
+        x = math.exp(-h) * last_x + (-math.expm1(-h)) * m0
+        correction = sum((rho * d1 for rho, d1 in zip(rhos[:-1], d1s, strict=True)), torch.zeros_like(m0))
+        return x - b_h * (correction + rhos[-1] * (d_now - m0))
