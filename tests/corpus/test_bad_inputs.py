@@ -56,6 +56,7 @@ def _npy_header(path: Path, shape: tuple[int, ...], size: int = 0) -> None:
 ARRAYS: dict[str, Callable[[Path], None]] = {
     "fifo": lambda p: os.mkfifo(p),
     "symlink_loop": lambda p: p.symlink_to(p.name),
+    "dangling_link": lambda p: p.symlink_to("nowhere-at-all"),
     "dev_zero_link": lambda p: p.symlink_to("/dev/zero"),
     "npy_lying_header": lambda p: _npy_header(p, (10**12, 2)),
     "npy_sparse_10gib": lambda p: _npy_header(p, (10 * 2**30 // 16, 2), 10 * 2**30 + 128),
@@ -110,6 +111,13 @@ TAMPER: dict[str, Callable[[Path], None]] = {
     "extra_tensor": _tamper(lambda t, m: t.update({"optimizer/99/exp_avg": _torch().zeros(1)})),
     "missing_rng": _tamper(lambda t, m: t.pop("rng/torch")),
     "huge_step": _tamper(lambda t, m: 10**16),
+    "renamed_step": lambda run: (run / "checkpoints" / "step-00000060.safetensors").rename(
+        run / "checkpoints" / "step-99999999.safetensors"
+    ),
+    "lock_symlink": lambda run: (run / ".lock").unlink(missing_ok=True) or (run / ".lock").symlink_to("../base.toml"),
+    "checkpoints_file": lambda run: (
+        __import__("shutil").rmtree(run / "checkpoints") or (run / "checkpoints").write_text("not a directory")
+    ),
     "event_shape_rank3": _tamper(lambda t, m: m.update({"event_shape": [1, 2, 1]})),
     "event_shape_huge": _tamper(lambda t, m: m.update({"event_shape": [10**15]})),
     "numpy_rng_short": _tamper(lambda t, m: m.update({"numpy_random": ["MT19937", [1, 2, 3], 0, 0, 0.0]})),

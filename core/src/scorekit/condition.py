@@ -103,6 +103,8 @@ def labels_from(label: Any, num: int, num_classes: int) -> torch.Tensor:
     against ``num_classes``; a UserError in one line for anything else."""
     import numpy as np
 
+    if isinstance(label, int) and not isinstance(label, bool) and not 0 <= label < num_classes:
+        raise UserError(f"label {label} is not a trained class; this run's classes are 0 to {num_classes - 1}")
     try:
         values = label.detach().cpu().numpy() if isinstance(label, torch.Tensor) else np.asarray(label)
     except (TypeError, ValueError, OverflowError):

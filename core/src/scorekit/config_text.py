@@ -63,7 +63,7 @@ def read_toml_file(path: Path) -> dict[str, Any]:
     """The parsed TOML file ``path``: a regular UTF-8 file of at most MAX_CONFIG_BYTES, nesting at most MAX_NESTING."""
     try:
         data = read_regular_bytes(path, what="config", error=ConfigError, max_bytes=MAX_CONFIG_BYTES)
-        text = data.decode("utf-8")
+        text = data.decode("utf-8-sig")  # a byte-order mark, as some editors write it, is not TOML's business
     except FileNotFoundError:
         raise ConfigError(f"{path}: no such file") from None
     except (OSError, UnicodeDecodeError) as exc:

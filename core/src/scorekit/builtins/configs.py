@@ -63,13 +63,17 @@ class _SyntheticConfig:
             )
 
 
+#: Data values, means and ranges beyond this overflow float32 once squared (3.4e38): a model cannot train.
+MAX_DATA_MAGNITUDE = 1e18
+
+
 def _means(instance: object, attribute: attrs.Attribute[list[list[float]]], value: list[list[float]]) -> None:
     if not value or not all(isinstance(row, list) and row for row in value):
         raise FieldError(attribute.name, "must be a non-empty list of points (a list of lists of numbers)")
     if len({len(row) for row in value}) != 1:
         raise FieldError(attribute.name, "every mean must have the same dimension")
-    if not all(math.isfinite(v) for row in value for v in row):
-        raise FieldError(attribute.name, "must be finite")
+    if not all(math.isfinite(v) and abs(v) <= MAX_DATA_MAGNITUDE for row in value for v in row):
+        raise FieldError(attribute.name, f"must be finite numbers of magnitude at most {MAX_DATA_MAGNITUDE:g}")
 
 
 @attrs.frozen(kw_only=True)
@@ -159,8 +163,15 @@ def _size(instance: object, attribute: attrs.Attribute[list[int] | None], value:
 
 
 def _value_range(instance: object, attribute: attrs.Attribute[list[float] | None], value: list[float] | None) -> None:
-    if value is not None and (len(value) != 2 or not all(math.isfinite(v) for v in value) or value[0] >= value[1]):
-        raise FieldError(attribute.name, f"must be [low, high] with finite low < high, got {value!r}")
+    if value is not None and (
+        len(value) != 2
+        or not all(math.isfinite(v) and abs(v) <= MAX_DATA_MAGNITUDE for v in value)
+        or value[0] >= value[1]
+    ):
+        raise FieldError(
+            attribute.name,
+            f"must be [low, high] with low < high, finite, of magnitude at most {MAX_DATA_MAGNITUDE:g}, got {value!r}",
+        )
 
 
 @attrs.frozen(kw_only=True)

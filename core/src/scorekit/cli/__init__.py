@@ -31,7 +31,7 @@ from scorekit._registry import (
     plugin_output_to_stderr,
 )
 from scorekit.cli import evaluation, info, sampling, train  # noqa: F401  (registers the commands)
-from scorekit.cli._common import _fail, _Interrupted, _one_line_warning, cli
+from scorekit.cli._common import _fail, _Interrupted, _one_line_warning, cli, printable
 from scorekit.errors import ScorekitError, UserError
 
 __all__ = ["cli", "main"]
@@ -92,6 +92,7 @@ def main(argv: list[str] | None = None) -> None:
     # down gracefully when other jobs share the cores (scorekit.engine.threads). Read when torch loads.
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     warnings.formatwarning = _one_line_warning
+    _check_thread_environment()
     try:
         registry = load_registry()
         group = _with_plugin_commands(registry)
@@ -118,6 +119,19 @@ def main(argv: list[str] | None = None) -> None:
     except MemoryError:
         _fail("out of memory; use fewer samples or points (a smaller --num or chunk size) or a smaller model", 1)
     sys.exit(code if isinstance(code, int) else 0)
+
+
+def _check_thread_environment() -> None:
+    """An OMP_NUM_THREADS that is not a positive integer is dropped (with one warning line) before torch loads:
+    OpenMP would print its own complaint and run on every core, against the one-thread default."""
+    value = os.environ.get("OMP_NUM_THREADS")
+    if value is None:
+        return
+    if not (value.strip().isdigit() and 0 < int(value.strip()) <= 4096):
+        del os.environ["OMP_NUM_THREADS"]
+        click.echo(
+            f"warning: OMP_NUM_THREADS={printable(value)!r} is not a thread count (1 to 4096); ignored", err=True
+        )
 
 
 def _os_error(exc: OSError) -> str:

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +29,8 @@ def eval_command(run_dir: Path, as_json: bool, allow_nonfinite: bool, overrides:
     from scorekit.engine.evaluate import evaluate
 
     run = _load_run(run_dir, overrides)
-    result = evaluate(run)
+    with contextlib.redirect_stdout(sys.stderr):  # a component's print() cannot corrupt the JSON on stdout
+        result = evaluate(run)
     bad = _non_finite_metrics(result)
     if bad and not allow_nonfinite:
         raise ScorekitError(

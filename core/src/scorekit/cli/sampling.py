@@ -110,7 +110,7 @@ def score(run_dir: Path, input_path: Path, output: Path, sigma: float | None, al
 
     output = _output_path(output, (".npy",))
     run = _load_run(run_dir)
-    x = torch.from_numpy(load_array(input_path, ndims=(1, 2), min_points=1))
+    x = torch.from_numpy(load_array(input_path, ndims=(1, 2, 3, 4), min_points=1))  # the run checks the shape
     one_point = x.ndim == 1
     try:
         scores, used = run.score(x[None] if one_point else x, sigma)
@@ -166,12 +166,14 @@ def logprob(
     output = _output_path(output, (".npy",))
     run = _load_run(run_dir, overrides)
     # Points (N, d) or images (N, C, H, W) as `scorekit sample` writes them; the run checks the event shape.
-    x = torch.from_numpy(load_array(input_path, ndims=(2, 3, 4)))
+    x = torch.from_numpy(load_array(input_path, ndims=(1, 2, 3, 4), min_points=1))
     log_p = run.log_prob(x, seed=seed)
     _check_finite(log_p, "log-densities", allow_nonfinite, "the ODE solve diverged on them")
     save_array(output, log_p.numpy())
     mean = float(log_p.mean())
-    line = f"wrote log-densities of {x.shape[0]} points to {output} (mean {mean:.4f} nats"
-    if x.ndim > 2:
-        line += f", {-mean / (math.prod(x.shape[1:]) * math.log(2)):.4f} bits/dim"
+    one = log_p.ndim == 0  # a single point (d,) or image (C, H, W) was given
+    count, event = (1, x.shape) if one else (x.shape[0], x.shape[1:])
+    line = f"wrote log-densities of {count} point{'' if count == 1 else 's'} to {output} (mean {mean:.4f} nats"
+    if len(event) > 1:
+        line += f", {-mean / (math.prod(event) * math.log(2)):.4f} bits/dim"
     click.echo(line + ")")

@@ -97,6 +97,9 @@ def read_checkpoint(path: Path) -> Checkpoint:
         raise CheckpointError(f"{path}: malformed checkpoint header (metadata is not a table)")
     if not 0 <= step <= MAX_STEP:
         raise CheckpointError(f"{path}: checkpoint step {step} is out of range [0, {MAX_STEP}]")
+    named = _NAME.match(path.name)
+    if named is not None and int(named.group(1)) != step:  # a renamed file would resume at the wrong step
+        raise CheckpointError(f"{path}: the file name says step {int(named.group(1))}, its header step {step}")
     return Checkpoint(step, tensors, meta)
 
 

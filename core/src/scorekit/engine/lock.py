@@ -11,11 +11,13 @@ are replaced atomically, so they always read a whole one.
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
+import stat
 from collections.abc import Iterator
 from pathlib import Path
 
-from scorekit.errors import RunDirectoryError
+from scorekit.errors import RunDirectoryError, UserError
 
 __all__ = ["LOCK_FILE", "run_lock"]
 
@@ -32,7 +34,17 @@ def run_lock(run_dir: Path) -> Iterator[None]:
         yield
         return
     run_dir.mkdir(parents=True, exist_ok=True)
-    fd = os.open(run_dir / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o644)
+    path = run_dir / LOCK_FILE
+    # Never through a symlink (training would truncate whatever it points to) nor into a FIFO or device.
+    try:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_NONBLOCK, 0o644)
+    except OSError as exc:
+        if exc.errno in (errno.ELOOP, errno.EMLINK):
+            raise UserError(f"{path} is a symbolic link; remove it (scorekit keeps its lock file there)") from None
+        raise
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        raise UserError(f"{path} is not a regular file; remove it (scorekit keeps its lock file there)")
     try:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)

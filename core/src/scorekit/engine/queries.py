@@ -155,10 +155,10 @@ class PointQueries:
                 f"this run's model predicts a {model.parametrization}, not a score; "
                 "`scorekit logprob` gives its log-density"
             )
+        if len(model.event_shape) != 1:  # before the input's shape, whose message would contradict this one
+            raise UserError("`score` takes points (N, d); this run's model is of images")
         x, one = as_points(x, model.event_shape)
         condition = condition_of(model, label, x.shape[0])
-        if len(model.event_shape) != 1:
-            raise UserError("`score` takes points (N, d); this run's model is of images")
         if self.schedule is None:
             if sigma not in (None, 0.0):
                 raise UserError(

@@ -161,8 +161,11 @@ class Run(PointQueries, RunChecks):
         world = init_world(self.device)
         if world.distributed and self.device.type == "cuda":
             self.device = torch.device("cuda", world.local_rank)
-        if self.run_dir.exists() and not self.run_dir.is_dir():
-            raise RunDirectoryError(self.run_dir, "not_a_directory")
+        if (self.run_dir.exists() or self.run_dir.is_symlink()) and not self.run_dir.is_dir():
+            raise RunDirectoryError(self.run_dir, "not_a_directory")  # a file, or a dangling or looping link
+        checkpoints = self.run_dir / CHECKPOINTS
+        if (checkpoints.exists() or checkpoints.is_symlink()) and not checkpoints.is_dir():
+            raise UserError(f"{checkpoints} is not a directory; a run directory keeps its checkpoints there")
         data = self.data
         model = self.new_model(data.event_shape)
         self.check_predictions(model)  # before anything is written
