@@ -280,8 +280,8 @@ def test_images_source_splits_and_standardizes(folder: Path) -> None:
         ("channels", 2, "must be 1 \\(gray\\) or 3 \\(RGB\\)"),
         ("size", [4], "must be \\[height, width\\]"),
         ("size", [0, 4], "must be \\[height, width\\]"),
-        ("value_range", [1.0, 1.0], "finite low < high"),
-        ("value_range", [0.0, float("inf")], "finite low < high"),
+        ("value_range", [1.0, 1.0], "low < high, finite"),
+        ("value_range", [0.0, float("inf")], "low < high, finite"),
         ("max_images", 1, "must be ≥ 2"),
     ],
 )
