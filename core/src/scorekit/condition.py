@@ -25,7 +25,7 @@ import torch
 from scorekit.errors import ConfigError, UserError
 from scorekit.interfaces.score_model import ScoreModel
 
-__all__ = ["NO_LABEL", "Condition", "Conditioned", "labels_from"]
+__all__ = ["NO_LABEL", "Condition", "Conditioned", "Guided", "labels_from"]
 
 #: The label of a row without one: the null condition of classifier-free guidance and label dropout.
 NO_LABEL = -1
@@ -96,6 +96,33 @@ class Conditioned(ScoreModel):
                 "model needs components that evaluate it once per row, in order (docs/design.md, 'Conditioning')"
             )
         return self.model(x, t, condition=self.condition)
+
+
+class Guided(Conditioned):
+    """Classifier-free guidance (Ho & Salimans 2022) as a view: f̃ = (1 + w)·f(x, t, y) − w·f(x, t, ∅).
+
+    One forward pass on the doubled batch [x; x] with the labels [y; ∅] (∅ = :data:`NO_LABEL`) gives
+    both terms. The combination is affine with weights summing to one, so it commutes with the
+    engine's conversion between score, ε, x₀ and v: guiding the network's own output and converting
+    after is the same as converting first. w = 0 is plain conditional sampling.
+    """
+
+    def __init__(
+        self, model: Any, scale: float, condition: Condition | None = None, *, consumer: str = "this component"
+    ) -> None:
+        super().__init__(model, condition, consumer=consumer)
+        self.scale = scale
+
+    def forward(self, x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        rows = len(self.condition)
+        if x.shape[0] != rows:
+            return super().forward(x, t)  # the one-line error for components that change the rows
+        labels = self.condition.labels
+        assert labels is not None
+        both = Condition(torch.cat([labels, torch.full_like(labels, NO_LABEL)]))
+        out = self.model(torch.cat([x, x]), torch.cat([t, t]), condition=both)
+        conditional, unconditional = out[:rows], out[rows:]
+        return conditional + self.scale * (conditional - unconditional)
 
 
 def labels_from(label: Any, num: int, num_classes: int) -> torch.Tensor:

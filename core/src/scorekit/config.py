@@ -94,6 +94,9 @@ class TrainConfig:
     ema_decay: float = attrs.field(default=0.999, validator=in_range(0.0, 0.999999))
     #: Clip the global gradient norm to this value; 0 disables clipping.
     grad_clip: float = attrs.field(default=0.0, validator=at_least(0.0))
+    #: Class-conditional models: the share of training rows whose label is dropped (NO_LABEL), so the
+    #: model also learns the unconditional score that classifier-free guidance needs (Ho & Salimans 2022).
+    label_dropout: float = attrs.field(default=0.0, validator=in_range(0.0, 0.99))
     seed: int = attrs.field(default=0, validator=seed())
     #: "auto" (cuda, then mps, then cpu), or a torch device string such as "cpu" or "cuda:1".
     device: str = "auto"

@@ -48,6 +48,13 @@ MAX_SAMPLES = 10_000_000
     help="Class of every sample, for a class-conditional run (model.classes > 0); left out, each sample's class "
     "is drawn from the training data's class frequencies.",
 )
+@click.option(
+    "--guidance",
+    type=float,
+    default=None,
+    help="Classifier-free guidance scale w ≥ 0 with --label, for runs trained with train.label_dropout > 0: "
+    "(1 + w)·f(x, label) − w·f(x, no label).",
+)
 @_allow_nonfinite_option
 @_set_option("--set sampler.steps_per_level=50, or --set sampler.kind=ddim on a DDPM run", run=True)
 def sample(
@@ -56,13 +63,14 @@ def sample(
     output: Path,
     seed: int | None,
     label: int | None,
+    guidance: float | None,
     allow_nonfinite: bool,
     overrides: tuple[str, ...],
 ) -> None:
     """Draw samples from a trained run, in data space."""
     output = _output_path(output, (".npy", ".png"))
     run = _load_run(run_dir, overrides)
-    samples = run.sample(num, seed=seed, label=label)
+    samples = run.sample(num, seed=seed, label=label, guidance=guidance)
     _check_finite(samples, "samples", allow_nonfinite, "the sampler diverged on them")
     if output.suffix.lower() == ".npy":
         import numpy as np

@@ -304,6 +304,7 @@ class Run(PointQueries, RunChecks):
         label: Any = None,
         start: Any = None,
         t_start: float | None = None,
+        guidance: float | None = None,
     ) -> torch.Tensor:
         """``num`` samples in data space, shape (num, *event).
 
@@ -318,6 +319,9 @@ class Run(PointQueries, RunChecks):
         draw, at its first level, or at ``t_start`` (the schedule's t) when given — an x_T from
         :meth:`encode`, or the noised data of an edit (:meth:`edit`). For samplers whose
         ``accepts_start`` is true (all built-in ones).
+
+        ``guidance`` w ≥ 0 (class-conditional runs trained with ``train.label_dropout`` > 0, and a
+        ``label``): classifier-free guidance, (1 + w)·f(x, y) − w·f(x, ∅); 0 is plain conditional sampling.
         """
         sampler = self.require_sampler()
         model, standardizer = self.trained_model(use_ema=self.config.sample.use_ema)
@@ -348,9 +352,28 @@ class Run(PointQueries, RunChecks):
             stats=stats,
             condition=condition,
             start=begin,
+            guidance=self._guidance(model, label, guidance),
         )
         self.last_sampling = stats
         return standardizer.inverse(samples)
+
+    def _guidance(self, model: ScoreModel, label: Any, guidance: float | None) -> float | None:
+        """``guidance`` checked: a finite w ≥ 0 for a conditional model given a label, trained with label dropout."""
+        if guidance is None:
+            return None
+        if not (isinstance(guidance, int | float) and math.isfinite(guidance) and 0 <= guidance <= 1000):
+            raise UserError(f"guidance must be a number in [0, 1000], got {guidance!r}")
+        if not model.num_classes:
+            raise UserError("guidance needs a class-conditional run (model.classes > 0); this run's is unconditional")
+        if label is None:
+            raise UserError("guidance needs a label: the class to guide towards")
+        dropout = self.checkpoint().meta.get("config", {}).get("train", {}).get("label_dropout", 0.0)
+        if not (isinstance(dropout, int | float) and dropout > 0):
+            raise UserError(
+                "guidance needs the unconditional score, which this run never learned: train with "
+                "train.label_dropout > 0 (0.1 to 0.2 is usual)"
+            )
+        return float(guidance)
 
     def require_sampler(self) -> Sampler:
         """The run's sampler, or a ConfigError saying how to choose one."""

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 
 import torch
 
-from scorekit.condition import Condition, Conditioned
+from scorekit.condition import Condition, Conditioned, Guided
 from scorekit.engine.contracts import blame, check_returned
 from scorekit.engine.progress import Progress
 from scorekit.errors import UserError
@@ -98,6 +98,7 @@ def sample_in_chunks(
     stats: SamplingStats | None = None,
     condition: Condition | None = None,
     start: Start | None = None,
+    guidance: float | None = None,
 ) -> torch.Tensor:
     """Draw ``num`` samples, ``chunk_size`` at a time, with one generator; returns (num, *event) on CPU.
 
@@ -108,14 +109,18 @@ def sample_in_chunks(
     ``stats`` receives the evaluations of each chunk. A conditional model samples under ``condition``
     (one row per sample), each chunk under its rows, through a :class:`Conditioned` view. ``start``
     (a :class:`Start` of ``num`` rows, model space) replaces the sampler's prior draw, chunk by chunk,
-    for samplers that accept one.
+    for samplers that accept one. ``guidance`` w (with a ``condition``): classifier-free guidance through
+    a :class:`Guided` view, (1 + w)·f(x, y) − w·f(x, ∅) in one batched forward pass per evaluation.
     """
     if start is not None:
         check_start(sampler, start, (num, *event_shape))
     who = f"the sampler {type(sampler).__name__}"
     conditioned = None
     if condition is not None:
-        model = conditioned = Conditioned(model, consumer=f"the sampler {type(sampler).__name__}")
+        consumer = f"the sampler {type(sampler).__name__}"
+        model = conditioned = (
+            Conditioned(model, consumer=consumer) if guidance is None else Guided(model, guidance, consumer=consumer)
+        )
     model = view_for(model, sampler, schedule)
     chunks = []
     starts = range(0, num, chunk_size)

@@ -15,7 +15,7 @@ from typing import Any
 
 import torch
 
-from scorekit.condition import Condition, Conditioned
+from scorekit.condition import NO_LABEL, Condition, Conditioned
 from scorekit.config import TrainConfig
 from scorekit.engine.checkpoint import Checkpoint, latest_checkpoint, write_checkpoint
 from scorekit.engine.contracts import blame, check_loss_value
@@ -193,7 +193,11 @@ class Trainer:
                 group["lr"] = lr
             index = torch.randint(n, (self.batch_size,), generator=self.generator, device=self.device)
             if self.conditioned is not None:
-                self.conditioned.condition = Condition(self.labels[index])  # type: ignore[index]
+                labels = self.labels[index]  # type: ignore[index]
+                if config.label_dropout > 0:  # classifier-free guidance's unconditional rows
+                    dropped = torch.rand(labels.shape, generator=self.generator, device=self.device)
+                    labels = torch.where(dropped < config.label_dropout, NO_LABEL, labels)
+                self.conditioned.condition = Condition(labels)
             with autocast(config.precision, self.device), blame(self.loss_name):
                 value = self.loss(
                     self.forward_model,  # type: ignore[arg-type]
