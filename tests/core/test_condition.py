@@ -402,3 +402,30 @@ def test_guidance_errors_are_one_line(
         code, _, err = run_cli(["sample", conditional_run, "-n", "4", "-o", out, *args], capsys)
         assert code == 2 and len(err.strip().splitlines()) == 1 and re.search(message, err), err
         assert not out.exists()
+
+
+def test_image_folders_are_labelled_by_subfolder(tmp_path: Path) -> None:
+    from PIL import Image
+
+    from scorekit.data.sources import images
+
+    for name, level, count in [("a_dark", 20, 5), ("b_bright", 230, 7)]:
+        (tmp_path / "pics" / name).mkdir(parents=True)
+        for i in range(count):
+            Image.fromarray(np.full((6, 6), level + i, dtype=np.uint8)).save(tmp_path / "pics" / name / f"{i}.png")
+    (tmp_path / "pics" / ".hidden").mkdir()
+    config = configs.ImageDataConfig(path=str(tmp_path / "pics"), labels="folders", heldout_fraction=0.25)
+    bundle = prepare(images(config))
+    assert bundle.num_classes == 2 and bundle.label_counts() is not None
+    labels = torch.cat([bundle.train_labels, bundle.heldout_labels])  # type: ignore[list-item]
+    pixels = torch.cat([bundle.train, bundle.heldout]).flatten(1).mean(1)
+    assert sorted(labels.tolist()) == [0] * 5 + [1] * 7
+    assert bool((pixels[labels == 0] < 0).all()) and bool((pixels[labels == 1] > 0).all())  # rows keep labels
+    (tmp_path / "pics" / "c_empty").mkdir()
+    with pytest.raises(DataError, match="c_empty: the class folder holds no image files"):
+        prepare(images(config))
+    flat = tmp_path / "flat"
+    flat.mkdir()
+    Image.fromarray(np.zeros((6, 6), dtype=np.uint8)).save(flat / "x.png")
+    with pytest.raises(DataError, match="holds no subfolders"):
+        prepare(images(configs.ImageDataConfig(path=str(flat), labels="folders")))

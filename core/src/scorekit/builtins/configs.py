@@ -198,6 +198,9 @@ class ImageDataConfig:
     value_range: list[float] | None = attrs.field(default=None, validator=_value_range)
     #: A folder or array with more images is refused.
     max_images: int = attrs.field(default=100000, validator=bounded(2, MAX_POINTS, "data points"))
+    #: "folders": ``path`` holds one subfolder per class, labels 0, 1, … in the subfolders' name order
+    #: (for class-conditional models); "none": no labels.
+    labels: str = attrs.field(default="none", validator=one_of("none", "folders"))
     heldout_fraction: float = attrs.field(default=0.1, validator=in_range(0.001, 0.9))
     standardize: str = attrs.field(default="none", validator=one_of(*STANDARDIZE_MODES))
     seed: int = attrs.field(default=1234, validator=seed())

@@ -28,7 +28,7 @@ from scorekit.data.arrays import load_array
 from scorekit.errors import DataError
 from scorekit.validators import MAX_IMAGE_SIDE
 
-__all__ = ["IMAGE_SUFFIXES", "load_digits", "load_images", "load_labelled_digits"]
+__all__ = ["IMAGE_SUFFIXES", "load_digits", "load_image_classes", "load_images", "load_labelled_digits"]
 
 #: File name endings read from a folder (compared case-insensitively).
 IMAGE_SUFFIXES = (".bmp", ".gif", ".jpeg", ".jpg", ".png", ".webp")
@@ -93,6 +93,13 @@ def load_images(
         raw = _read_folder(Path(path), channels, size, max_images)
     else:
         raw = _read_array(path, key, channels, max_images)
+    return _scaled(path, raw, value_range, size)
+
+
+def _scaled(
+    path: str | os.PathLike[str], raw: np.ndarray, value_range: Sequence[float] | None, size: Sequence[int] | None
+) -> np.ndarray:
+    """``raw`` mapped from its value range to [−1, 1] as float32, resized to ``size`` when given."""
     low, high = _range(path, raw, value_range)
     height, width = size if size is not None else raw.shape[2:]
     _check_memory(path, raw.shape[0], raw.shape[1], height, width)
@@ -119,8 +126,13 @@ def _read_folder(folder: Path, channels: int, size: Sequence[int] | None, max_im
         raise DataError(f"{folder}: holds {len(files)} images, more than max_images = {max_images}")
     if len(files) < 2:
         raise DataError(f"{folder}: holds a single image; at least 2 are needed to split off held-out data")
+    return _read_files(folder, files, channels, size)
+
+
+def _read_files(where: Path, files: list[Path], channels: int, size: Sequence[int] | None) -> np.ndarray:
+    """The image ``files`` as uint8 (N, C, H, W), all of one size (or resized to ``size``)."""
     first = _read_image(files[0], channels, size)
-    _check_memory(folder, len(files), *first.shape)
+    _check_memory(where, len(files), *first.shape)
     images = np.empty((len(files), *first.shape), dtype=np.uint8)
     images[0] = first
     for index, file in enumerate(files[1:], start=1):
@@ -133,6 +145,44 @@ def _read_folder(folder: Path, channels: int, size: Sequence[int] | None, max_im
             )
         images[index] = image
     return images
+
+
+def load_image_classes(
+    path: str | os.PathLike[str],
+    *,
+    channels: int = 1,
+    size: Sequence[int] | None = None,
+    value_range: Sequence[float] | None = None,
+    max_images: int = 100_000,
+) -> tuple[np.ndarray, np.ndarray, list[str]]:
+    """Images labelled by the subfolder they are in: (float32 (N, C, H, W) in [−1, 1] as :func:`load_images`
+    gives them, int64 labels (N,), the class names). The subfolders of ``path`` (hidden ones skipped)
+    are the classes, in name order from 0; each holds image files (its own subfolders are not searched)."""
+    folder = Path(path)
+    if not folder.is_dir():
+        raise DataError(f'{folder}: labels = "folders" needs a folder of class subfolders')
+    classes = sorted(entry for entry in folder.iterdir() if entry.is_dir() and not entry.name.startswith("."))
+    if not classes:
+        raise DataError(f'{folder}: holds no subfolders; with labels = "folders" each subfolder is a class')
+    files: list[Path] = []
+    labels: list[int] = []
+    for index, subfolder in enumerate(classes):
+        found = sorted(
+            entry
+            for entry in subfolder.iterdir()
+            if not entry.name.startswith(".") and not entry.is_dir() and entry.suffix.lower() in IMAGE_SUFFIXES
+        )
+        if not found:
+            raise DataError(f"{subfolder}: the class folder holds no image files ({' '.join(IMAGE_SUFFIXES)})")
+        files += found
+        labels += [index] * len(found)
+    if len(files) > max_images:
+        raise DataError(f"{folder}: holds {len(files)} images, more than max_images = {max_images}")
+    if len(files) < 2:
+        raise DataError(f"{folder}: holds a single image; at least 2 are needed to split off held-out data")
+    raw = _read_files(folder, files, channels, size)
+    images = _scaled(folder, raw, value_range, size)
+    return images, np.asarray(labels, dtype=np.int64), [c.name for c in classes]
 
 
 def _read_image(file: Path, channels: int, size: Sequence[int] | None) -> np.ndarray:

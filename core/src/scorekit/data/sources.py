@@ -13,7 +13,7 @@ import torch
 from scorekit.builtins import configs
 from scorekit.data import mixture, toy
 from scorekit.data.arrays import load_array, load_labels, split
-from scorekit.data.images import load_images, load_labelled_digits
+from scorekit.data.images import load_image_classes, load_images, load_labelled_digits
 from scorekit.data.mixture import GaussianMixture
 from scorekit.data.standardize import Standardizer
 from scorekit.errors import DataError
@@ -210,6 +210,21 @@ def digits(config: configs.DigitsConfig) -> DataSource:
 
 
 def images(config: configs.ImageDataConfig) -> DataSource:
+    if config.labels == "folders":  # one subfolder per class
+        both: list[np.ndarray] = []
+
+        def read() -> np.ndarray:
+            images, labels, _ = load_image_classes(
+                Path(config.path),
+                channels=config.channels,
+                size=config.size,
+                value_range=config.value_range,
+                max_images=config.max_images,
+            )
+            both[:] = [images, labels]
+            return images
+
+        return _user_data(config, read, lambda n: both[1])
     return _user_data(
         config,
         lambda: load_images(
