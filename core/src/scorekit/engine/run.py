@@ -367,7 +367,9 @@ class Run(PointQueries, RunChecks):
             raise UserError("guidance needs a class-conditional run (model.classes > 0); this run's is unconditional")
         if label is None:
             raise UserError("guidance needs a label: the class to guide towards")
-        dropout = self.checkpoint().meta.get("config", {}).get("train", {}).get("label_dropout", 0.0)
+        stored = self.checkpoint().meta.get("config")
+        train = stored.get("train") if isinstance(stored, dict) else None
+        dropout = train.get("label_dropout", 0.0) if isinstance(train, dict) else 0.0
         if not (isinstance(dropout, int | float) and dropout > 0):
             raise UserError(
                 "guidance needs the unconditional score, which this run never learned: train with "
