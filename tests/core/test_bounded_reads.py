@@ -370,9 +370,9 @@ def test_sizes_above_their_limit_are_refused_with_the_limit(
 
 
 def test_sizes_at_their_limit_are_accepted() -> None:
-    TrainConfig(steps=10**9, batch_size=2**20, lr=10.0, weight_decay=10.0)
-    SampleConfig(num=10**8, chunk_size=2**20)
-    EvalConfig(num_samples=10**8, num_points=10**8)
+    assert TrainConfig(steps=10**9, batch_size=2**20, lr=10.0, weight_decay=10.0).steps == 10**9
+    assert SampleConfig(num=10**8, chunk_size=2**20).num == 10**8
+    assert EvalConfig(num_samples=10**8, num_points=10**8).num_points == 10**8
     NCSNMLPConfig(hidden=20_000, layers=2, embedding_dim=2)
     ScoreMLPConfig(hidden=65_536, layers=1, activation="softplus")
     RadialMixtureConfig(num_modes=100_000, num_train=10**8, num_heldout=2)

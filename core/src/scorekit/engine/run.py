@@ -119,7 +119,7 @@ class Run(PointQueries, RunChecks):
         self._source: DataSource = config.data.build()
         self._data: DataBundle | None = None
         #: The checkpoint :meth:`train` wrote last, in memory: (path, model and EMA weights, metadata).
-        self._fresh: tuple[Path, Checkpoint] | None = None
+        self._fresh: tuple[Path, tuple[int, int] | None, Checkpoint] | None = None
         #: What the latest :meth:`sample` did: model evaluations per chunk (``.nfe``).
         self.last_sampling: SamplingStats | None = None
 
@@ -225,7 +225,9 @@ class Run(PointQueries, RunChecks):
             trainer.run()
         finally:
             trainer.close()  # under DDP: leaves the process group
-        self._fresh = trainer.last_saved
+        if trainer.last_saved is not None:
+            path, saved = trainer.last_saved
+            self._fresh = (path, _identity(path), saved)
         return TrainResult(
             step=trainer.step,
             start_step=trainer.start_step,
@@ -250,13 +252,18 @@ class Run(PointQueries, RunChecks):
     # -- trained model --------------------------------------------------------------------
     def checkpoint(self) -> Checkpoint:
         """The run's latest checkpoint. Right after :meth:`train` wrote it, the trainer's in-memory copy of
-        its model and EMA weights and metadata, not the file read back (still the latest on disk)."""
+        its model and EMA weights and metadata, not the file read back (still the latest on disk). A
+        checkpoint read once is kept while its file is unchanged (same name, modification time and
+        size), so the methods that each need it (model, label counts, guidance) read it once."""
         path = latest_checkpoint(self.run_dir / CHECKPOINTS)
         if path is None:
             raise UserError(f"{self.run_dir}: no checkpoint found in {self.run_dir / CHECKPOINTS}; train first")
-        if self._fresh is not None and self._fresh[0] == path:
-            return self._fresh[1]
-        return read_checkpoint(path)
+        identity = _identity(path)
+        if self._fresh is not None and self._fresh[:2] == (path, identity) and identity is not None:
+            return self._fresh[2]
+        checkpoint = read_checkpoint(path)
+        self._fresh = (path, identity, checkpoint)
+        return checkpoint
 
     def trained_model(self, *, use_ema: bool = True) -> tuple[ScoreModel, Standardizer]:
         """The latest checkpoint's model (EMA weights by default) in eval mode, and its standardizer."""
@@ -397,6 +404,15 @@ class Run(PointQueries, RunChecks):
         ):
             return counts
         return None
+
+
+def _identity(path: Path) -> tuple[int, int] | None:
+    """(modification time in ns, size) of ``path``, or None when it cannot be stat'ed."""
+    try:
+        status = path.stat()
+    except OSError:
+        return None
+    return status.st_mtime_ns, status.st_size
 
 
 def load(run_dir: str | Path, *, overrides: tuple[str, ...] | list[str] = (), registry: Registry | None = None) -> Run:

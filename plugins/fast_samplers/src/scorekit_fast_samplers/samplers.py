@@ -259,16 +259,13 @@ class DPMSolverPP(_SigmaSampler):
         return x
 
 
-def _unipc_coefficients(
-    rks: list[float], h: float, order: int
-) -> tuple[float, list[float], list[list[float]], list[float]]:
-    """B(h) = e^{−h} − 1 ("bh2") and the linear system R·ρ = b of UniPC (Zhao et al. 2023, Alg. 1–2) for
-    the data prediction, in λ = −log σ: R's rows are r_k^{i−1}, b_i = i!·φ_{i+1}(−h)·(−h)^?/B(h) as the
-    recurrence h_φ_{k+1} = h_φ_k/(−h) − 1/(k+1)! gives them."""
+def _unipc_coefficients(rks: list[float], h: float, order: int) -> tuple[float, list[float], list[list[float]]]:
+    """B(h) = e^{−h} − 1 ("bh2") and the system R·ρ = b of UniPC (Zhao et al. 2023, Alg. 1–2) for the data
+    prediction in λ = −log σ: R's rows are r_k^{i−1} (i = 1 … order), b_i = i!·hφ_{i+1}/B(h) with the
+    φ-functions at −h from the recurrence hφ_{k+1} = hφ_k/(−h) − 1/k! (as diffusers computes them)."""
     hh = -h
-    h_phi_1 = math.expm1(hh)
-    b_h = math.expm1(hh)
-    h_phi_k = h_phi_1 / hh - 1.0
+    b_h = math.expm1(hh)  # with bh2, B(h) is also hφ₁(−h), where the recurrence starts
+    h_phi_k = b_h / hh - 1.0
     factorial = 1
     rows, b = [], []
     for i in range(1, order + 1):
@@ -276,7 +273,7 @@ def _unipc_coefficients(
         b.append(h_phi_k * factorial / b_h)
         factorial *= i + 1
         h_phi_k = h_phi_k / hh - 1.0 / factorial
-    return b_h, b, rows, [h_phi_1]
+    return b_h, b, rows
 
 
 class UniPC(_SigmaSampler):
@@ -315,7 +312,7 @@ class UniPC(_SigmaSampler):
         m0 = outputs[-1]
         rks = [(lambdas[i - k] - lambdas[i]) / h for k in range(1, order)]
         d1s = [(outputs[-(k + 1)] - m0) / rks[k - 1] for k in range(1, order)]
-        b_h, b, rows, _ = _unipc_coefficients([*rks, 1.0], h, order)
+        b_h, b, rows = _unipc_coefficients([*rks, 1.0], h, order)
         x = math.exp(-h) * x + (-math.expm1(-h)) * m0
         if order == 2:
             rhos = [0.5]
@@ -335,7 +332,7 @@ class UniPC(_SigmaSampler):
         m0 = outputs[-1]
         rks = [(lambdas[i - 1 - k] - lambdas[i - 1]) / h for k in range(1, order)]
         d1s = [(outputs[-(k + 1)] - m0) / rks[k - 1] for k in range(1, order)]
-        b_h, b, rows, _ = _unipc_coefficients([*rks, 1.0], h, order)
+        b_h, b, rows = _unipc_coefficients([*rks, 1.0], h, order)
         if order == 1:
             rhos = [0.5]
         else:
