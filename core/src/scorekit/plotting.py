@@ -13,7 +13,7 @@ from scorekit.errors import ScorekitError
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
-__all__ = ["plot_density", "plot_image_grid", "plot_samples", "tile_images"]
+__all__ = ["plot_density", "plot_image_grid", "plot_image_panels", "plot_samples", "tile_images"]
 
 # Characters of a title at matplotlib's default size that fit across one 4.5-inch panel.
 _TITLE_CHARS_PER_PANEL = 45
@@ -159,14 +159,22 @@ def plot_image_grid(
 
     Returns the figure, already written and closed.
     """
+    panels = [("samples", images)] + ([("held-out data", reference)] if reference is not None else [])
+    if not bool(torch.isfinite(images).any()):
+        raise ScorekitError(f"cannot draw {path}: every sample is NaN or infinite (the sampler diverged)")
+    return plot_image_panels(panels, path, title=title, ncols=ncols)
+
+
+def plot_image_panels(
+    panels: list[tuple[str, torch.Tensor]], path: Path, *, title: str = "", ncols: int | None = None
+) -> Figure:
+    """Draw each (name, images (N, C, H, W) in [−1, 1]) of ``panels`` as a grid, side by side; NaN
+    pixels are drawn mid-gray (the unknown part of an inpainting's input). Returns the closed figure."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    panels = [("samples", images)] + ([("held-out data", reference)] if reference is not None else [])
-    if not bool(torch.isfinite(images).any()):
-        raise ScorekitError(f"cannot draw {path}: every sample is NaN or infinite (the sampler diverged)")
     grids = [tile_images(p, ncols) for _, p in panels]
     # Enough dots per inch that every image pixel gets about one screen pixel in a 4.5-inch panel.
     dpi = min(max(110, math.ceil(max(max(g.shape[:2]) for g in grids) / 4.5)), 400)

@@ -26,7 +26,7 @@ from torch import Tensor
 from scorekit._io import format_bytes, memory_budget, open_regular_file
 from scorekit.errors import DataError
 
-__all__ = ["MAX_CLASSES", "load_array", "load_labels", "split"]
+__all__ = ["MAX_CLASSES", "load_array", "load_labels", "load_mask", "split"]
 
 #: The most classes a labelled data set may have (labels 0 … MAX_CLASSES − 1).
 MAX_CLASSES = 100_000
@@ -223,3 +223,17 @@ def split(x: Tensor, heldout_fraction: float, generator: torch.Generator | None 
     device = generator.device if generator is not None else torch.device("cpu")
     order = torch.randperm(num_points, generator=generator, device=device).to(x.device)
     return x[order[num_heldout:]], x[order[:num_heldout]]
+
+
+def load_mask(path: str | os.PathLike[str]) -> np.ndarray:
+    """A mask array from a .npy file (or the one array of an .npz), as stored: bool, integer or float.
+
+    Read as safely as data (:func:`load_array`: a regular file, the header checked first, no
+    pickles); whether its shape and values fit is for the caller, who knows the data it masks.
+    """
+    if not os.path.exists(path):
+        raise DataError(f"{path}: no such file (the mask)")
+    mask = _read(path, None)
+    if not (mask.dtype == np.bool_ or np.issubdtype(mask.dtype, np.integer) or np.issubdtype(mask.dtype, np.floating)):
+        raise DataError(f"{path}: the mask must hold 0s and 1s (bool, integers or floats), got dtype {mask.dtype}")
+    return mask

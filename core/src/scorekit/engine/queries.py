@@ -13,12 +13,14 @@ import torch
 
 from scorekit.condition import Conditioned
 from scorekit.config import RunConfig
+from scorekit.data.sources import DataBundle
 from scorekit.data.standardize import Standardizer
 from scorekit.engine.contracts import blame, check_returned
-from scorekit.engine.inputs import as_points, condition_of
+from scorekit.engine.inputs import as_points, condition_of, observed_of
 from scorekit.engine.progress import Progress
 from scorekit.engine.sampling import CountedModel
 from scorekit.errors import ConfigError, OutOfRangeError, UserError
+from scorekit.imputation import Observation
 from scorekit.interfaces import Likelihood, NoiseSchedule, Sampler, ScoreModel
 from scorekit.parametrization import KERNEL_PARAMETRIZATIONS, as_parametrization, view_for
 
@@ -50,8 +52,61 @@ class PointQueries:
         label: Any = None,
         start: Any = None,
         t_start: float | None = None,
+        guidance: float | None = None,
+        observation: Observation | None = None,
     ) -> torch.Tensor:
         raise NotImplementedError
+
+    @property
+    def data(self) -> DataBundle:
+        raise NotImplementedError
+
+    def impute(
+        self,
+        observed: Any,
+        mask: Any,
+        *,
+        num: int | None = None,
+        method: str = "guidance",
+        seed: int | None = None,
+        label: Any = None,
+        guidance: float | None = None,
+        callback: Any = None,
+    ) -> torch.Tensor:
+        """Completions of ``observed`` (data space, (N, *event) or one point) where ``mask`` is 0.
+
+        ``mask``: 1 where the value is known, 0 where it is to be drawn; ``observed``'s shape or one
+        point's (the same mask for every row). One completion per row, or, for a single point,
+        ``num`` completions of it (default 1). Any sampler of the run draws them, through the view
+        ``method`` names (:mod:`scorekit.imputation`: ``replace``, the baseline; ``guidance``, for any
+        sampler; ``annealed``, exact in the limit for annealed Langevin and Langevin correctors).
+        ``label`` and ``guidance`` as in :meth:`sample`. Returns data-space samples, (num, *event),
+        whose known values are the observed ones.
+        """
+        model, standardizer = self.trained_model(use_ema=self.config.sample.use_ema)
+        if self.schedule is None:
+            raise ConfigError("imputation needs a run with a [schedule]: the kernel that noises the known values")
+        values, known, one = observed_of(observed, mask, model.event_shape)
+        if num is not None and not (isinstance(num, int) and 1 <= num <= 10**7):
+            raise UserError(f"num must be a whole number of samples in [1, 10,000,000], got {num!r}")
+        if one:
+            count = 1 if num is None else num
+            values, known = values.expand(count, *values.shape[1:]), known.expand(count, *known.shape[1:])
+        elif num is not None and num != values.shape[0]:
+            raise UserError(f"num ({num}) must equal the number of observed rows ({values.shape[0]}), or be left out")
+        observation = Observation(standardizer.forward(values), known, method, self._data_variance())
+        return self.sample(
+            values.shape[0], seed=seed, callback=callback, label=label, guidance=guidance, observation=observation
+        )
+
+    def _data_variance(self) -> float:
+        """The training data's mean per-coordinate variance in model space (1 when they cannot be read)."""
+        try:
+            train = self.data.train
+        except UserError:
+            return 1.0
+        variance = float(train.reshape(train.shape[0], -1).double().var(dim=0).mean()) if train.shape[0] > 1 else 1.0
+        return variance if math.isfinite(variance) and variance > 0 else 1.0
 
     def encode(self, x: Any, *, label: Any = None, chunk_size: int = 4096) -> torch.Tensor:
         """The x_T (model space, float32 (N, *event)) from which the run's deterministic sampler returns the

@@ -38,6 +38,7 @@ from scorekit.engine.sampling import Evaluation, SamplingStats, sample_in_chunks
 from scorekit.engine.threads import apply_threads
 from scorekit.engine.trainer import Trainer
 from scorekit.errors import CheckpointError, ConfigError, RunDirectoryError, UserError
+from scorekit.imputation import Observation
 from scorekit.interfaces import Likelihood, Loss, NoiseSchedule, Sampler, ScoreModel, Start
 
 __all__ = ["CONFIG_FILE", "Run", "TrainResult", "load"]
@@ -312,6 +313,7 @@ class Run(PointQueries, RunChecks):
         start: Any = None,
         t_start: float | None = None,
         guidance: float | None = None,
+        observation: Observation | None = None,
     ) -> torch.Tensor:
         """``num`` samples in data space, shape (num, *event).
 
@@ -329,6 +331,8 @@ class Run(PointQueries, RunChecks):
 
         ``guidance`` w ≥ 0 (class-conditional runs trained with ``train.label_dropout`` > 0, and a
         ``label``): classifier-free guidance, (1 + w)·f(x, y) − w·f(x, ∅); 0 is plain conditional sampling.
+
+        ``observation`` (``num`` rows, model space): imputation; :meth:`impute` builds it from data.
         """
         sampler = self.require_sampler()
         model, standardizer = self.trained_model(use_ema=self.config.sample.use_ema)
@@ -360,6 +364,7 @@ class Run(PointQueries, RunChecks):
             condition=condition,
             start=begin,
             guidance=self._guidance(model, label, guidance),
+            observation=observation,
         )
         self.last_sampling = stats
         return standardizer.inverse(samples)

@@ -11,6 +11,7 @@ from scorekit.condition import Condition, Conditioned, Guided
 from scorekit.engine.contracts import blame, check_returned
 from scorekit.engine.progress import Progress
 from scorekit.errors import UserError
+from scorekit.imputation import Imputed, Observation, complete
 from scorekit.interfaces import NoiseSchedule, Sampler, ScoreModel, Start
 from scorekit.parametrization import KERNEL_PARAMETRIZATIONS, convert, view_for
 
@@ -99,6 +100,7 @@ def sample_in_chunks(
     condition: Condition | None = None,
     start: Start | None = None,
     guidance: float | None = None,
+    observation: Observation | None = None,
 ) -> torch.Tensor:
     """Draw ``num`` samples, ``chunk_size`` at a time, with one generator; returns (num, *event) on CPU.
 
@@ -111,6 +113,9 @@ def sample_in_chunks(
     (a :class:`Start` of ``num`` rows, model space) replaces the sampler's prior draw, chunk by chunk,
     for samplers that accept one. ``guidance`` w (with a ``condition``): classifier-free guidance through
     a :class:`Guided` view, (1 + w)·f(x, y) − w·f(x, ∅) in one batched forward pass per evaluation.
+    ``observation`` (``num`` rows, model space): imputation through an :class:`Imputed` view (its
+    method decides what the model sees of the known coordinates); the samples' known coordinates are
+    then set to the observed values.
     """
     if start is not None:
         check_start(sampler, start, (num, *event_shape))
@@ -121,6 +126,15 @@ def sample_in_chunks(
         model = conditioned = (
             Conditioned(model, consumer=consumer) if guidance is None else Guided(model, guidance, consumer=consumer)
         )
+    imputed = None
+    if observation is not None:
+        if schedule is None:
+            raise UserError("imputation needs a noise schedule: the kernel that noises the known values")
+        if len(observation) != num:
+            raise UserError(f"imputation needs one observation per sample ({num}), got {len(observation)}")
+        seed = int(torch.randint(0, 2**62, (1,), generator=generator, device=generator.device))
+        noise = torch.Generator(device=generator.device).manual_seed(seed)
+        model = imputed = Imputed(model, schedule, observation, noise, consumer=f"the sampler {type(sampler).__name__}")
     model = view_for(model, sampler, schedule)
     chunks = []
     starts = range(0, num, chunk_size)
@@ -147,6 +161,8 @@ def sample_in_chunks(
                 counted.evaluations = 0
                 if conditioned is not None and condition is not None:
                     conditioned.condition = condition.rows(slice(start_row, start_row + n)).to(device)
+                if imputed is not None and observation is not None:
+                    imputed.observation = observation.rows(slice(start_row, start_row + n)).to(device, dtype)
                 extra = {} if start is None else {"start": Start(start.x[start_row : start_row + n], start.t)}
                 with blame(who):
                     x = sampler.sample(
@@ -159,6 +175,8 @@ def sample_in_chunks(
                         **extra,
                     )
                 check_returned(x, who, "samples", (n, *event_shape), dtype)
+                if imputed is not None:
+                    x = complete(x, imputed.observation)
                 if stats is not None:
                     stats.evaluations_per_chunk.append(counted.evaluations)
                 chunks.append(x.to("cpu"))
