@@ -380,6 +380,11 @@ def test_label_dropout_learns_the_unconditional_score_and_guidance_uses_it(
         condition=Condition(torch.full((2000,), NO_LABEL)),
     )
     assert float((density.mode_weights(null_draw) - 1 / 8).abs().max()) < 0.044
+    # The same through the Python API.
+    null_api = run.sample(2000, seed=2, unconditional=True)
+    assert float((density.mode_weights(null_api) - 1 / 8).abs().max()) < 0.044
+    with pytest.raises(UserError, match="give a label or ask for unconditional samples, not both"):
+        run.sample(5, label=1, unconditional=True)
     labels = torch.arange(400) % 8
     for w in (0.0, 2.0):
         x = run.sample(400, seed=0, label=labels, guidance=w)
@@ -388,6 +393,27 @@ def test_label_dropout_learns_the_unconditional_score_and_guidance_uses_it(
         ["sample", guided_run, "-n", "8", "--label", "2", "--guidance", "2", "-o", tmp_path / "g.npy"], capsys
     )
     assert code == 0, err
+    # A class-by-guidance picture: every class, three scales; a .npy output is refused for it.
+    picture = tmp_path / "grid.png"
+    code, out, err = run_cli(
+        ["sample", guided_run, "-n", "20", "--label", "all", "--guidance", "0,1,3", "-o", picture], capsys
+    )
+    assert code == 0 and picture.stat().st_size > 0 and "160 samples × 3 guidance scales" in out, err
+    code, _, err = run_cli(["sample", guided_run, "-n", "5", "--label", "1,2", "-o", tmp_path / "x.npy"], capsys)
+    assert code == 2 and "give a .png output" in err
+
+
+def test_class_grid_picture_of_images(tmp_path: Path) -> None:
+    from scorekit.plotting import plot_class_grid
+
+    labels = torch.tensor([0, 1, 2] * 4)
+    draws = [torch.rand(12, 1, 8, 8) * 2 - 1 for _ in range(2)]
+    plot_class_grid(draws, labels, [0.0, 2.0], tmp_path / "g.png", title="t")
+    from PIL import Image
+
+    with Image.open(tmp_path / "g.png") as picture:
+        width, height = picture.size
+    assert width > 100 and height > 100
 
 
 def test_guidance_errors_are_one_line(
@@ -402,6 +428,10 @@ def test_guidance_errors_are_one_line(
         code, _, err = run_cli(["sample", conditional_run, "-n", "4", "-o", out, *args], capsys)
         assert code == 2 and len(err.strip().splitlines()) == 1 and re.search(message, err), err
         assert not out.exists()
+    import scorekit
+
+    with pytest.raises(UserError, match="unconditional samples needs the unconditional score, which this run never"):
+        scorekit.load(conditional_run).sample(4, unconditional=True)
 
 
 def test_image_folders_are_labelled_by_subfolder(tmp_path: Path) -> None:

@@ -13,7 +13,7 @@ from scorekit.errors import ScorekitError
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
-__all__ = ["plot_density", "plot_image_grid", "plot_image_panels", "plot_samples", "tile_images"]
+__all__ = ["plot_class_grid", "plot_density", "plot_image_grid", "plot_image_panels", "plot_samples", "tile_images"]
 
 # Characters of a title at matplotlib's default size that fit across one 4.5-inch panel.
 _TITLE_CHARS_PER_PANEL = 45
@@ -194,5 +194,45 @@ def plot_image_panels(
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=dpi)
+    plt.close(fig)
+    return fig
+
+
+def plot_class_grid(
+    samples: list[torch.Tensor], labels: torch.Tensor, scales: list[float], path: Path, *, title: str = ""
+) -> Figure:
+    """Class-conditional samples for each guidance scale: ``samples[i]`` (N, *event) drawn at
+    ``scales[i]`` with ``labels`` (N,). Images: one grid, a row per (scale, draw), a column per class,
+    in the order of ``labels``' first appearance; points: a scatter per scale, coloured by label."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    classes = list(dict.fromkeys(labels.tolist()))
+    if samples[0].ndim == 4:
+        # Reorder each scale's draws as rows of one image per class.
+        order = torch.cat([torch.nonzero(labels == c).flatten() for c in classes]).reshape(len(classes), -1).T
+        stacked = torch.cat([x[order.flatten()] for x in samples])
+        grid = tile_images(stacked, ncols=len(classes))
+        per_scale = order.shape[0]
+        fig, ax = plt.subplots(figsize=(max(4.0, 0.5 * len(classes) + 1.5), 0.5 * len(samples) * per_scale + 1.2))
+        gray = grid.shape[2] == 1
+        ax.imshow(grid[:, :, 0].numpy() if gray else grid.numpy(), cmap="gray" if gray else None, vmin=0, vmax=1)
+        rows = grid.shape[0] / len(samples)
+        ax.set_yticks([(i + 0.5) * rows for i in range(len(samples))], [f"w = {w:g}" for w in scales])
+        ax.set_xticks([(i + 0.5) * grid.shape[1] / len(classes) for i in range(len(classes))], map(str, classes))
+        ax.set_xlabel("label")
+    else:
+        fig, axes = plt.subplots(1, len(samples), figsize=(4.0 * len(samples), 4.2), squeeze=False)
+        for ax, x, w in zip(axes[0], samples, scales, strict=True):
+            points = x.reshape(x.shape[0], -1)[:, :2]
+            ax.scatter(points[:, 0], points[:, 1], c=labels.numpy(), cmap="tab10", s=2, vmin=0, vmax=9)
+            ax.set_aspect("equal", adjustable="datalim")
+            ax.set_title(f"w = {w:g} (colour: label)")
+    _suptitle(fig, title, len(samples) if samples[0].ndim != 4 else 1)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
     plt.close(fig)
     return fig

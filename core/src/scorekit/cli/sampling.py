@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -43,17 +44,16 @@ MAX_SAMPLES = 10_000_000
 )
 @click.option(
     "--label",
-    type=int,
     default=None,
     help="Class of every sample, for a class-conditional run (model.classes > 0); left out, each sample's class "
-    "is drawn from the training data's class frequencies.",
+    "is drawn from the training data's class frequencies. Several (3,7) or all, with a .png output: a picture "
+    "of --num samples per class (a class-by-guidance grid for images).",
 )
 @click.option(
     "--guidance",
-    type=float,
     default=None,
     help="Classifier-free guidance scale w ≥ 0 with --label, for runs trained with train.label_dropout > 0: "
-    "(1 + w)·f(x, label) − w·f(x, no label).",
+    "(1 + w)·f(x, label) − w·f(x, no label). Several (0,1,3) with a .png output: one row or panel per w.",
 )
 @_allow_nonfinite_option
 @_set_option("--set sampler.steps_per_level=50, or --set sampler.kind=ddim on a DDPM run", run=True)
@@ -62,15 +62,20 @@ def sample(
     num: int,
     output: Path,
     seed: int | None,
-    label: int | None,
-    guidance: float | None,
+    label: str | None,
+    guidance: str | None,
     allow_nonfinite: bool,
     overrides: tuple[str, ...],
 ) -> None:
     """Draw samples from a trained run, in data space."""
     output = _output_path(output, (".npy", ".png"))
     run = _load_run(run_dir, overrides)
-    samples = run.sample(num, seed=seed, label=label, guidance=guidance)
+    labels, scales = _labels_option(label, run), _numbers_option(guidance, "--guidance")
+    if (labels is not None and len(labels) > 1) or (scales is not None and len(scales) > 1):
+        _class_grid(run, num, seed, labels, scales, output, allow_nonfinite)
+        return
+    one_label = None if labels is None else labels[0]
+    samples = run.sample(num, seed=seed, label=one_label, guidance=None if scales is None else scales[0])
     _check_finite(samples, "samples", allow_nonfinite, "the sampler diverged on them")
     if output.suffix.lower() == ".npy":
         import numpy as np
@@ -185,3 +190,66 @@ def logprob(
     if len(event) > 1:
         line += f", {-mean / (math.prod(event) * math.log(2)):.4f} bits/dim"
     click.echo(line + ")")
+
+
+def _numbers_option(text: str | None, name: str) -> list[float] | None:
+    """``--guidance 2`` or ``--guidance 0,1,3`` as floats (a UserError in one line otherwise)."""
+    if text is None:
+        return None
+    try:
+        values = [float(part) for part in text.split(",")]
+    except ValueError:
+        raise UserError(f"{name} must be a number or numbers separated by commas, got {text!r:.60}") from None
+    if len(values) > 64:
+        raise UserError(f"{name} takes at most 64 values, got {len(values)}")
+    return values
+
+
+def _labels_option(text: str | None, run: Any) -> list[int] | None:
+    """``--label 7``, ``--label 3,7`` or ``--label all`` (every trained class) as integers."""
+    if text is None:
+        return None
+    if text.strip().lower() == "all":
+        classes = run.trained_model()[0].num_classes
+        if not classes:
+            raise UserError("--label all needs a class-conditional run; this run's model is unconditional")
+        return list(range(min(classes, 100)))
+    try:
+        values = [int(part) for part in text.split(",")]
+    except ValueError:
+        raise UserError(f"--label must be a class, classes separated by commas, or all; got {text!r:.60}") from None
+    if len(values) > 100:
+        raise UserError(f"--label takes at most 100 classes, got {len(values)}")
+    return values
+
+
+def _class_grid(
+    run: Any,
+    num: int,
+    seed: int | None,
+    labels: list[int] | None,
+    scales: list[float] | None,
+    output: Path,
+    allow_nonfinite: bool,
+) -> None:
+    """``num`` samples per label at each guidance scale, drawn as one picture (only .png)."""
+    import torch
+
+    from scorekit.plotting import plot_class_grid
+
+    if output.suffix.lower() != ".png":
+        raise UserError("several labels or guidance scales draw a picture: give a .png output (-o grid.png)")
+    if labels is None:
+        raise UserError("several guidance scales need --label: the class or classes to guide towards")
+    if num * len(labels) > 10_000:
+        raise UserError(f"a picture of {num} samples for each of {len(labels)} classes is too many; lower --num")
+    per_row = torch.tensor(labels).repeat(num)
+    draws = []
+    for w in scales if scales is not None else [None]:
+        samples = run.sample(len(per_row), seed=seed, label=per_row, guidance=w)
+        _check_finite(samples, "samples", allow_nonfinite, "the sampler diverged on them")
+        draws.append(samples)
+    shown = [0.0 if w is None else w for w in (scales if scales is not None else [None])]
+    title = _describe(run.config, run.checkpoint().step, num_samples=len(per_row))
+    plot_class_grid(draws, per_row, shown, output, title=title)
+    click.echo(f"wrote {len(per_row)} samples × {len(draws)} guidance scales to {output}")

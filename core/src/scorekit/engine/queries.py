@@ -54,7 +54,11 @@ class PointQueries:
         t_start: float | None = None,
         guidance: float | None = None,
         observation: Observation | None = None,
+        unconditional: bool = False,
     ) -> torch.Tensor:
+        raise NotImplementedError
+
+    def learned_null_label(self) -> bool:
         raise NotImplementedError
 
     @property
@@ -80,8 +84,9 @@ class PointQueries:
         ``num`` completions of it (default 1). Any sampler of the run draws them, through the view
         ``method`` names (:mod:`scorekit.imputation`: ``replace``, the baseline; ``guidance``, for any
         sampler; ``annealed``, exact in the limit for annealed Langevin and Langevin correctors).
-        ``label`` and ``guidance`` as in :meth:`sample`. Returns data-space samples, (num, *event),
-        whose known values are the observed ones.
+        ``label`` and ``guidance`` as in :meth:`sample`; a class-conditional run trained with label
+        dropout imputes under the null label when no label is given (p(x), not a random class).
+        Returns data-space samples, (num, *event), whose known values are the observed ones.
         """
         model, standardizer = self.trained_model(use_ema=self.config.sample.use_ema)
         if self.schedule is None:
@@ -95,8 +100,15 @@ class PointQueries:
         elif num is not None and num != values.shape[0]:
             raise UserError(f"num ({num}) must equal the number of observed rows ({values.shape[0]}), or be left out")
         observation = Observation(standardizer.forward(values), known, method, self._data_variance())
+        null = label is None and model.num_classes > 0 and self.learned_null_label()
         return self.sample(
-            values.shape[0], seed=seed, callback=callback, label=label, guidance=guidance, observation=observation
+            values.shape[0],
+            seed=seed,
+            callback=callback,
+            label=label,
+            guidance=guidance,
+            observation=observation,
+            unconditional=null,
         )
 
     def _data_variance(self) -> float:

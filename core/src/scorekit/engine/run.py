@@ -19,7 +19,7 @@ import torch
 
 from scorekit._io import remove_stale_temporaries
 from scorekit._registry import Registry
-from scorekit.condition import Condition
+from scorekit.condition import NO_LABEL, Condition
 from scorekit.config import RunConfig, dump_config, write_toml_file
 from scorekit.data.sources import DataBundle, DataSource, prepare
 from scorekit.data.standardize import Standardizer
@@ -314,6 +314,7 @@ class Run(PointQueries, RunChecks):
         t_start: float | None = None,
         guidance: float | None = None,
         observation: Observation | None = None,
+        unconditional: bool = False,
     ) -> torch.Tensor:
         """``num`` samples in data space, shape (num, *event).
 
@@ -333,6 +334,8 @@ class Run(PointQueries, RunChecks):
         ``label``): classifier-free guidance, (1 + w)·f(x, y) − w·f(x, ∅); 0 is plain conditional sampling.
 
         ``observation`` (``num`` rows, model space): imputation; :meth:`impute` builds it from data.
+        ``unconditional`` (class-conditional runs trained with label dropout): every sample under the
+        null label, p(x) through the learned unconditional score.
         """
         sampler = self.require_sampler()
         model, standardizer = self.trained_model(use_ema=self.config.sample.use_ema)
@@ -345,9 +348,16 @@ class Run(PointQueries, RunChecks):
             self.check_prior()
         seed = self.config.sample.seed if seed is None else seed
         generator = torch.Generator(device=self.device).manual_seed(seed)
-        condition = condition_of(
-            model, label, num, label_counts=self._label_counts(model), generator=torch.Generator().manual_seed(seed)
-        )
+        if unconditional and model.num_classes:
+            if label is not None:
+                raise UserError("give a label or ask for unconditional samples, not both")
+            self._check_null_label("unconditional samples")
+            condition: Condition | None = Condition(torch.full((num,), NO_LABEL, dtype=torch.int64))
+        else:
+            counts = self._label_counts(model)
+            condition = condition_of(
+                model, label, num, label_counts=counts, generator=torch.Generator().manual_seed(seed)
+            )
         stats = SamplingStats()
         samples = sample_in_chunks(
             sampler,
@@ -379,15 +389,22 @@ class Run(PointQueries, RunChecks):
             raise UserError("guidance needs a class-conditional run (model.classes > 0); this run's is unconditional")
         if label is None:
             raise UserError("guidance needs a label: the class to guide towards")
+        self._check_null_label("guidance")
+        return float(guidance)
+
+    def learned_null_label(self) -> bool:
+        """Whether the checkpoint's training used label dropout, so the null label means p(x)."""
         stored = self.checkpoint().meta.get("config")
         train = stored.get("train") if isinstance(stored, dict) else None
         dropout = train.get("label_dropout", 0.0) if isinstance(train, dict) else 0.0
-        if not (isinstance(dropout, int | float) and dropout > 0):
+        return isinstance(dropout, int | float) and dropout > 0
+
+    def _check_null_label(self, what: str) -> None:
+        if not self.learned_null_label():
             raise UserError(
-                "guidance needs the unconditional score, which this run never learned: train with "
+                f"{what} needs the unconditional score, which this run never learned: train with "
                 "train.label_dropout > 0 (0.1 to 0.2 is usual)"
             )
-        return float(guidance)
 
     def require_sampler(self) -> Sampler:
         """The run's sampler, or a ConfigError saying how to choose one."""
