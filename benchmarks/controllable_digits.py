@@ -11,10 +11,11 @@ split of the real digits; Fréchet distances are in its hidden-layer features, a
 digits, with real-vs-held-out beside them as the floor.
 
 1. Guidance sweep: ``--per-class`` samples of each digit at each w in ``--weights``, with
-   DPM-Solver++(2M) on a log-SNR grid (``--steps``); per w the judge's accuracy (its label is the
-   requested one), mean confidence, and the Fréchet distance. Target: accuracy ≥ 95% with mean
-   confidence ≥ 0.9 at some w ≤ 3. The best w is then also drawn with the run's own ancestral
-   sampler (1,000 steps).
+   DPM-Solver++(2M) on evenly spaced levels (``--steps``); per w the judge's accuracy (its label is the
+   requested one), mean confidence, and the Fréchet distance. x̂₀ is clamped to [−1, 1] as the
+   run's own sampler does (``clip_x0``; unclamped, DPM-Solver's first steps on the cosine chain blow
+   up). Target: accuracy ≥ 95% with mean confidence ≥ 0.9 at some w ≤ 3. The best w is then also
+   drawn with the run's own ancestral sampler (1,000 steps).
 2. Inpainting: ``--inpaint`` held-out digits with the top or the left half known, completed under
    the null label (the run's unconditional score) by ``replace`` and ``guidance``; the judge's
    label of the completion against its label of the original. Target: agreement ≥ 80%.
@@ -46,7 +47,7 @@ ACCURACY_TARGET, CONFIDENCE_TARGET, AGREEMENT_TARGET = 0.95, 0.9, 0.8
 
 
 def fast(run_dir: Path, steps: int) -> Run:
-    overrides = ["sampler.kind=dpmpp", f"sampler.steps={steps}", "sampler.grid=logsnr"]
+    overrides = ["sampler.kind=dpmpp", f"sampler.steps={steps}", "sampler.grid=levels", "sampler.clip_x0=1.0"]
     return load(run_dir, overrides=overrides)
 
 
@@ -59,7 +60,7 @@ def main() -> None:
     parser.add_argument("--run-dir", type=Path, help="a trained class-conditional digits run")
     parser.add_argument("--weights", type=float, nargs="+", default=[0.0, 0.5, 1.0, 2.0, 3.0, 5.0])
     parser.add_argument("--per-class", type=int, default=50)
-    parser.add_argument("--steps", type=int, default=49, help="DPM-Solver++ steps (NFE = steps + 1)")
+    parser.add_argument("--steps", type=int, default=19, help="DPM-Solver++ steps (NFE = steps + 1)")
     parser.add_argument("--inpaint", type=int, default=300, help="held-out digits to inpaint per mask")
     parser.add_argument("--threads", type=int, default=1)
     args = parser.parse_args()

@@ -5,6 +5,7 @@ sampler of the table drawing ``--num`` samples from the same seed; the judge of 
 (an MLP classifier trained on the run's own training split) gives the mean confidence, the class
 entropy (against log 10) and the Fréchet distance in its hidden features against the held-out
 digits, with the real-vs-held-out floor beside it. Time per call is wall time on this machine.
+Every sampler clamps x̂₀ to [−1, 1] as the preset's ancestral sampler does (``clip_x0 = 1``).
 
 Run: python benchmarks/sampler_nfe_digits.py --run-dir RUN [--num 500]
 Writes benchmarks/results/sampler_nfe_digits.json.
@@ -31,13 +32,32 @@ ROOT = Path(__file__).resolve().parents[1]
 #: (name, overrides of the run's sampler).
 SAMPLERS: list[tuple[str, list[str]]] = [
     ("ddpm ancestral, 1000 steps (the preset's)", []),
-    ("ddim, 50 steps", ["sampler.kind=ddim", "sampler.steps=50"]),
-    ("ddim, 20 steps", ["sampler.kind=ddim", "sampler.steps=20"]),
-    ("dpmpp 2M, 20 steps (levels)", ["sampler.kind=dpmpp", "sampler.steps=19", "sampler.grid=levels"]),
-    ("dpmpp 2M, 50 steps (levels)", ["sampler.kind=dpmpp", "sampler.steps=49", "sampler.grid=levels"]),
-    ("unipc 2, 20 steps (levels)", ["sampler.kind=unipc", "sampler.steps=19", "sampler.grid=levels"]),
-    ("karras_heun, 17 steps", ["sampler.kind=karras_heun", "sampler.steps=17"]),
-    ("karras_euler, 50 steps", ["sampler.kind=karras_euler", "sampler.steps=49"]),
+    ("ddim, 50 steps", ["sampler.kind=ddim", "sampler.steps=50", "sampler.clip_x0=1.0"]),
+    ("ddim, 20 steps", ["sampler.kind=ddim", "sampler.steps=20", "sampler.clip_x0=1.0"]),
+    (
+        "dpmpp 2M, 20 steps (levels)",
+        ["sampler.kind=dpmpp", "sampler.steps=19", "sampler.grid=levels", "sampler.clip_x0=1.0"],
+    ),
+    (
+        "dpmpp 2M, 50 steps (levels)",
+        ["sampler.kind=dpmpp", "sampler.steps=49", "sampler.grid=levels", "sampler.clip_x0=1.0"],
+    ),
+    (
+        "dpmpp 2M, 10 steps (levels)",
+        ["sampler.kind=dpmpp", "sampler.steps=9", "sampler.grid=levels", "sampler.clip_x0=1.0"],
+    ),
+    ("dpmpp 2M, 20 steps (levels), x̂₀ not clamped", ["sampler.kind=dpmpp", "sampler.steps=19", "sampler.grid=levels"]),
+    (
+        "unipc 2, 10 steps (levels)",
+        ["sampler.kind=unipc", "sampler.steps=9", "sampler.grid=levels", "sampler.clip_x0=1.0"],
+    ),
+    ("ddim, 10 steps", ["sampler.kind=ddim", "sampler.steps=10", "sampler.clip_x0=1.0"]),
+    (
+        "unipc 2, 20 steps (levels)",
+        ["sampler.kind=unipc", "sampler.steps=19", "sampler.grid=levels", "sampler.clip_x0=1.0"],
+    ),
+    ("karras_heun, 17 steps", ["sampler.kind=karras_heun", "sampler.steps=17", "sampler.clip_x0=1.0"]),
+    ("karras_euler, 50 steps", ["sampler.kind=karras_euler", "sampler.steps=49", "sampler.clip_x0=1.0"]),
 ]
 
 

@@ -144,3 +144,22 @@ def test_unipc_converges_faster_than_its_predictor_order(registry: Registry) -> 
             x = sampler.sample(model, (256, 2), schedule=schedule, dtype=torch.float64, start=Start(x_start))
             errors.append(float((x - reference).norm(dim=1).mean()))
         assert math.log2(errors[0] / errors[1]) > 2.2, (schedule_kind, errors)
+
+
+@pytest.mark.parametrize("name", ["karras_euler", "karras_heun", "karras_stochastic", "dpmpp", "unipc"])
+def test_clip_x0_clamps_every_denoised_estimate(registry: Registry, name: str) -> None:
+    """An x₀-model whose estimate is 5 everywhere: clamped to 1, every step's D is 1, so the walk ends at
+    x̃ = 1 exactly; unclamped it ends at 5."""
+
+    class Constant(torch.nn.Module):
+        parametrization = "x0"
+        event_shape = (2,)
+
+        def forward(self, x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+            return torch.full_like(x, 5.0)
+
+    schedule = _build(registry, "schedule", "cosine")
+    for clip, expected in [(1.0, 1.0), (None, 5.0)]:
+        sampler = _build(registry, "sampler", name, steps=6, grid="levels", clip_x0=clip)
+        x = sampler.sample(Constant(), (3, 2), schedule=schedule, generator=torch.Generator().manual_seed(0))
+        assert torch.allclose(x, torch.full_like(x, expected), atol=1e-5), (name, clip)

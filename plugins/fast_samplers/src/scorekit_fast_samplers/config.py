@@ -5,7 +5,7 @@ from __future__ import annotations
 import attrs
 
 from scorekit.grids import GRIDS
-from scorekit.validators import MAX_STEPS, FieldError, bounded, in_range, one_of
+from scorekit.validators import MAX_STEPS, FieldError, bounded, in_range, one_of, positive
 
 __all__ = ["DPMSolverConfig", "KarrasConfig", "KarrasStochasticConfig", "UniPCConfig"]
 
@@ -21,6 +21,10 @@ class KarrasConfig:
     grid: str = attrs.field(default="karras", validator=one_of(*GRIDS))
     #: End with x̃ = D(x̃; σ_min), the step from σ_min to 0 (one more evaluation).
     denoise: bool = True
+    #: Clamp every denoised estimate D = x̂₀ to [−clip_x0, clip_x0] (model space; images in [−1, 1]: 1),
+    #: as the ddpm sampler's ``clip_x0`` and diffusers' ``thresholding``: on DDPM's cosine chain a = √ᾱ
+    #: is about 10⁻² at the top, where x̂₀'s error is amplified 1/a-fold (unclamped digits: |x| up to 4·10³).
+    clip_x0: float | None = attrs.field(default=None, validator=positive())
 
 
 def _order(instance: object, attribute: attrs.Attribute[int], value: int) -> None:

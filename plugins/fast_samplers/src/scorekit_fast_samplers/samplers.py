@@ -95,7 +95,7 @@ class _SigmaSampler(Sampler):
         else:
             std = math.sqrt(1.0 + sigmas[0] ** 2)  # x = a·x̃ ~ N(0, a² + s²) for data of unit variance
             x = std * torch.randn(shape, generator=generator, device=device, dtype=dtype)
-        frame = _Frame(model, schedule, times, a, sigmas, shape[0], device, dtype)
+        frame = _Frame(model, schedule, times, a, sigmas, shape[0], device, dtype, self.config.clip_x0)
         x = self._walk(x, frame, generator)
         if self.config.denoise:
             return frame.denoise(x, len(times) - 1)
@@ -118,15 +118,21 @@ class _Frame:
         rows: int,
         device: torch.device | str,
         dtype: torch.dtype,
+        clip: float | None = None,
     ) -> None:
-        self.model, self.schedule, self.a, self.sigmas = model, schedule, a, sigmas
+        self.model, self.schedule, self.a, self.sigmas, self.clip = model, schedule, a, sigmas, clip
         self.rows, self.device, self.dtype = rows, device, dtype
         # One (B,) time tensor per grid time, made before the loop: rows of an expanded column.
         self.t_rows = times.to(device=device, dtype=dtype)[:, None].expand(len(times), rows)
 
     def denoise(self, x: torch.Tensor, k: int) -> torch.Tensor:
         """D(x̃; σ_k) at the grid's time k."""
-        return self.model(x * self.a[k], self.t_rows[k])
+        return self.evaluate(x * self.a[k], self.t_rows[k])
+
+    def evaluate(self, x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        """x̂₀(x_t, t), clamped to [−clip, clip] when the sampler clips."""
+        denoised = self.model(x, t)
+        return denoised if self.clip is None else denoised.clamp(-self.clip, self.clip)
 
     def at_sigma(self, sigma: float) -> tuple[float, float, torch.Tensor]:
         """(a, σ, t rows) of the schedule's time whose σ is nearest ``sigma`` (exact on a continuous one)."""
@@ -189,7 +195,7 @@ class KarrasStochastic(_SigmaSampler):
                 if sigma_hat > sigmas[i]:
                     noise = torch.randn(x.shape, generator=generator, device=x.device, dtype=x.dtype)
                     x = x + math.sqrt(sigma_hat**2 - sigmas[i] ** 2) * config.s_noise * noise
-                    denoised = frame.model(x * a_hat, t_hat)
+                    denoised = frame.evaluate(x * a_hat, t_hat)
                 else:  # the schedule has no level above σ_i near enough: no churn this step
                     sigma_hat = sigmas[i]
             if denoised is None:
