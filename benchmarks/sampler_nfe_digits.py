@@ -8,7 +8,8 @@ digits, with the real-vs-held-out floor beside it. Time per call is wall time on
 Every sampler clamps x̂₀ to [−1, 1] as the preset's ancestral sampler does (``clip_x0 = 1``).
 
 Run: python benchmarks/sampler_nfe_digits.py --run-dir RUN [--num 500]
-Writes benchmarks/results/sampler_nfe_digits.json.
+Writes benchmarks/results/sampler_nfe_digits_<run name>.json. An EDM run (its sampler karras_heun) gets
+the σ-space table (EDM_SAMPLERS), unclamped as EDM samples.
 """
 
 from __future__ import annotations
@@ -60,6 +61,18 @@ SAMPLERS: list[tuple[str, list[str]]] = [
     ("karras_euler, 50 steps", ["sampler.kind=karras_euler", "sampler.steps=49", "sampler.clip_x0=1.0"]),
 ]
 
+#: The same for an EDM run (``edm_digits``: σ from 80 to 0.002, its own Heun in 17 steps).
+EDM_SAMPLERS: list[tuple[str, list[str]]] = [
+    ("karras_heun, 17 steps (the preset's)", []),
+    ("karras_heun, 9 steps", ["sampler.steps=9"]),
+    ("karras_heun, 5 steps", ["sampler.steps=5"]),
+    ("dpmpp 2M, 20 steps (karras)", ["sampler.kind=dpmpp", "sampler.steps=19", "sampler.grid=karras"]),
+    ("dpmpp 2M, 10 steps (karras)", ["sampler.kind=dpmpp", "sampler.steps=9", "sampler.grid=karras"]),
+    ("unipc 2, 10 steps (karras)", ["sampler.kind=unipc", "sampler.steps=9", "sampler.grid=karras"]),
+    ("karras_euler, 50 steps", ["sampler.kind=karras_euler", "sampler.steps=49"]),
+    ("karras_stochastic, 17 steps", ["sampler.kind=karras_stochastic", "sampler.steps=17"]),
+]
+
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -77,7 +90,8 @@ def main() -> None:
     floor = frechet(features(classifier, reference), heldout_features)
     rows: list[dict[str, Any]] = []
     print(f"real vs held-out Fréchet (floor): {floor:.2f}", flush=True)
-    for name, overrides in SAMPLERS:
+    table = EDM_SAMPLERS if base.config.sampler is not None and base.config.sampler.kind == "karras_heun" else SAMPLERS
+    for name, overrides in table:
         run = load(args.run_dir, overrides=overrides)
         run.progress = False
         start = time.perf_counter()
@@ -101,7 +115,7 @@ def main() -> None:
             f"{row['class_entropy_over_log10']:.3f}  Fréchet {row['frechet']:.2f}  {seconds:.0f} s",
             flush=True,
         )
-    out = ROOT / "benchmarks" / "results" / "sampler_nfe_digits.json"
+    out = ROOT / "benchmarks" / "results" / f"sampler_nfe_digits_{args.run_dir.name}.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps({"run": str(args.run_dir), "num": args.num, "floor": floor, "rows": rows}, indent=2))
 
