@@ -395,6 +395,7 @@ def test_help_lists_the_presets_and_fitting_set_examples(
         "sample": "--set sampler.steps_per_level=50, or --set sampler.kind=ddim on a DDPM run",
         "eval": "--set eval.num_samples=2000",
         "logprob": "--set likelihood.kind=probability_flow",
+        "impute": "--set sampler.kind=annealed_langevin",
     }
 
 

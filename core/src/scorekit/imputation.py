@@ -37,6 +37,7 @@ from typing import Any
 import attrs
 import torch
 
+from scorekit._imputation_methods import METHODS
 from scorekit.errors import ConfigError, UserError
 from scorekit.interfaces.noise_schedule import NoiseSchedule
 from scorekit.interfaces.score_model import ScoreModel
@@ -44,9 +45,6 @@ from scorekit.parametrization import KERNEL_PARAMETRIZATIONS, convert
 from scorekit.tensors import append_dims
 
 __all__ = ["METHODS", "Imputed", "Observation", "complete"]
-
-#: The imputation methods, in the order docs/controllable.md compares them.
-METHODS = ("replace", "guidance", "annealed")
 
 
 @attrs.frozen(eq=False)

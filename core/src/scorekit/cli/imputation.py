@@ -8,6 +8,7 @@ from typing import Any
 
 import click
 
+from scorekit._imputation_methods import METHODS
 from scorekit.cli._common import (
     MAX_SEED,
     _allow_nonfinite_option,
@@ -22,7 +23,6 @@ from scorekit.cli._common import (
 )
 from scorekit.cli.sampling import MAX_SAMPLES
 from scorekit.errors import UserError
-from scorekit.imputation import METHODS
 
 #: Named masks for images (C, H, W): which half is known.
 HALVES = ("top", "bottom", "left", "right")
