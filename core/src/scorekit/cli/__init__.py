@@ -30,7 +30,7 @@ from scorekit._registry import (
     load_registry,
     plugin_output_to_stderr,
 )
-from scorekit.cli import evaluation, imputation, info, sampling, train  # noqa: F401  (registers the commands)
+from scorekit.cli import evaluation, imputation, info, plot, sampling, train  # noqa: F401  (registers the commands)
 from scorekit.cli._common import _fail, _Interrupted, _one_line_warning, cli, printable
 from scorekit.errors import ScorekitError, UserError
 
