@@ -76,3 +76,43 @@ def test_plot_of_a_run_without_records_is_one_line(
     assert code == 2 and "no records with a step and a loss to draw" in err and len(err.strip().splitlines()) == 1
     code, _, err = run_cli(["plot", copy, "-o", tmp_path / "x.jpg"], capsys)
     assert code == 2
+
+
+def test_tensorboard_writes_the_records_and_a_resume_adds_no_step_twice(tmp_path: Path) -> None:
+    """The tensorboard package's own reader sees loss, lr and grad_norm at every logged step; after an
+    interrupted run is resumed from its checkpoint, each step appears once (purge_step)."""
+    pytest.importorskip("tensorboard")
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    from scorekit.cli import main
+
+    raw = small_config(train={"steps": 40, "log_every": 10, "checkpoint_every": 20, "tensorboard": True})
+    config = write_toml(tmp_path / "c.toml", raw)
+    with pytest.raises(SystemExit) as exit_info:
+        main(["train", str(config), "--run-dir", str(tmp_path / "run"), "--no-pictures"])
+    assert exit_info.value.code == 0
+    # As if the run had died after logging steps 30 and 40 but before checkpointing 40: resume from 20.
+    (tmp_path / "run" / "checkpoints" / "step-00000040.safetensors").unlink()
+    with pytest.raises(SystemExit) as exit_info:
+        main(["train", "--run-dir", str(tmp_path / "run"), "--resume", "--no-pictures"])
+    assert exit_info.value.code == 0
+    events = EventAccumulator(str(tmp_path / "run" / "tensorboard"))
+    events.Reload()
+    assert {"train/loss", "train/lr", "train/grad_norm", "train/steps_per_second"} <= set(events.Tags()["scalars"])
+    loss = events.Scalars("train/loss")
+    assert [e.step for e in loss] == [10, 20, 30, 40]
+    records, _ = read_metrics(tmp_path / "run" / "metrics.jsonl")
+    assert [e.value for e in loss] == pytest.approx([r["loss"] for r in records], rel=1e-6)
+    assert all(r["grad_norm"] > 0 for r in records)
+
+
+def test_tensorboard_without_the_package_is_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import sys
+
+    monkeypatch.setitem(sys.modules, "torch.utils.tensorboard", None)
+    raw = small_config(train={"steps": 5, "tensorboard": True})
+    code, _, err = run_cli(["train", write_toml(tmp_path / "c.toml", raw), "--run-dir", tmp_path / "run"], capsys)
+    assert code == 2 and 'pip install "scorekit[tensorboard]"' in err and len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "run").exists()  # refused before anything was written

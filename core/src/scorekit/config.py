@@ -105,6 +105,8 @@ class TrainConfig:
     #: count OMP_NUM_THREADS chose; N uses N (scorekit.engine.threads).
     threads: int = attrs.field(default=0, validator=in_range(0, 1024))
     log_every: int = attrs.field(default=100, validator=at_least(1))
+    #: Also write each logged record to TensorBoard (RUN_DIR/tensorboard; pip install "scorekit[tensorboard]").
+    tensorboard: bool = False
     checkpoint_every: int = attrs.field(default=1000, validator=at_least(1))
     keep_checkpoints: int = attrs.field(default=3, validator=at_least(1))
     progress: bool = True

@@ -13,15 +13,23 @@ __all__ = ["MetricsWriter"]
 
 
 class MetricsWriter:
-    def __init__(self, path: Path, *, enabled: bool = True) -> None:
+    def __init__(self, path: Path, *, enabled: bool = True, tensorboard: Any = None) -> None:
         self.path = path
         self.enabled = enabled
+        #: A second sink for every record (scorekit.engine.tensorboard.TensorBoardWriter), or None.
+        self.tensorboard = tensorboard
 
     def write(self, record: dict[str, Any]) -> None:
         if not self.enabled:
             return
         with self.path.open("a", encoding="utf-8") as f:
             f.write(json.dumps(record, allow_nan=True) + "\n")
+        if self.tensorboard is not None:
+            self.tensorboard.write(record)
+
+    def close(self) -> None:
+        if self.tensorboard is not None:
+            self.tensorboard.close()
 
     def truncate_after(self, step: int) -> None:
         """On resume, drop records written after the checkpoint so the log has no duplicate steps.

@@ -35,6 +35,7 @@ from scorekit.engine.metrics import MetricsWriter
 from scorekit.engine.queries import PointQueries
 from scorekit.engine.run_checks import RunChecks
 from scorekit.engine.sampling import Evaluation, SamplingStats, sample_in_chunks
+from scorekit.engine.tensorboard import TENSORBOARD_DIR, TensorBoardWriter
 from scorekit.engine.threads import apply_threads
 from scorekit.engine.trainer import Trainer
 from scorekit.errors import CheckpointError, ConfigError, RunDirectoryError, UserError
@@ -159,6 +160,8 @@ class Run(PointQueries, RunChecks):
         with it), and :class:`~scorekit.engine.trainer.TrainingInterrupted` after a Ctrl-C (its
         checkpoint saved).
         """
+        if self.config.train.tensorboard:
+            TensorBoardWriter.require()  # before anything is written
         world = init_world(self.device)
         if world.distributed and self.device.type == "cuda":
             self.device = torch.device("cuda", world.local_rank)
@@ -217,6 +220,8 @@ class Run(PointQueries, RunChecks):
             trainer.load_state(resumed)
         # A fresh start drops what a run that died before its first checkpoint had logged.
         metrics.truncate_after(trainer.step)
+        if self.config.train.tensorboard and world.is_main:
+            metrics.tensorboard = TensorBoardWriter(self.run_dir / TENSORBOARD_DIR, trainer.step)
         if world.is_main:
             if self.progress:
                 print(self._describe_training(trainer), file=sys.stderr, flush=True)
@@ -226,6 +231,7 @@ class Run(PointQueries, RunChecks):
             trainer.run()
         finally:
             trainer.close()  # under DDP: leaves the process group
+            metrics.close()
         if trainer.last_saved is not None:
             path, saved = trainer.last_saved
             self._fresh = (path, _identity(path), saved)

@@ -239,6 +239,9 @@ class Trainer:
                     "lr": lr,
                     "steps_per_second": (window_steps + window_skipped) / elapsed if elapsed > 0 else None,
                 }
+                grad_norm = self._grad_norm()
+                if grad_norm is not None:
+                    record["grad_norm"] = grad_norm
                 if self.skipped:
                     record["skipped_steps"] = self.skipped
                 if self.world.is_main:
@@ -271,6 +274,13 @@ class Trainer:
         finally:
             for number, old in zip(signals, previous, strict=True):
                 signal.signal(number, old)
+
+    def _grad_norm(self) -> float | None:
+        """The global norm of the last step's gradients (None when that step was skipped)."""
+        grads = [p.grad.detach() for p in self.parameters if p.grad is not None]
+        if not grads:
+            return None
+        return float(torch.linalg.vector_norm(torch.stack([torch.linalg.vector_norm(g.float()) for g in grads])))
 
     def close(self) -> None:
         """Leave the process group; the DDP wrapper goes first, since it holds the group's threads."""
